@@ -1,0 +1,108 @@
+"""Face embedders behind one interface, and the 0-100 score scale.
+
+An embedder turns an image plus the face's alignment points into a template: a float32 vector
+tagged with the model's id and version. Scores are 0-100 as the seed's; 80 is each model's own
+documented same-person point (dlib: Euclidean 0.6 between raw descriptors).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import align
+from . import errors as E
+from .models import cards
+
+# ArcFace's standard 112x112 template for (eye image-left, eye image-right, nose, mouth l, mouth r)
+ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                             [41.5493, 92.3655], [70.7299, 92.2041]])
+
+
+@dataclass
+class Template:
+    vector: np.ndarray      # raw model output, float32
+    model: str              # "<id>@<version>"
+
+    @property
+    def unit(self) -> np.ndarray:
+        return self.vector / (np.linalg.norm(self.vector) + 1e-12)
+
+
+class Embedder:
+    """Common part: score mapping from cosine of unit vectors, calibrated per model."""
+
+    def __init__(self, card: dict, threads: int = 1):
+        self.card = card
+        self.sess = cards.session(card, threads)
+        self.input_name = self.sess.get_inputs()[0].name
+        self.model = f"{card['id']}@{card.get('version', '1')}"
+        self.same_person_cosine = float(card["metric"]["same_person_cosine"])
+
+    def score(self, cos: np.ndarray | float) -> np.ndarray | float:
+        """Cosine -> 0-100: the same-person cosine maps to 80, 1.0 to 100, 0 and below to 0."""
+        t = self.same_person_cosine
+        cos = np.asarray(cos, np.float64)
+        s = np.where(cos >= t, 80.0 + 20.0 * (cos - t) / (1.0 - t), 80.0 * np.clip(cos, 0, None) / t)
+        return np.clip(s, 0.0, 100.0) if s.ndim else float(np.clip(s, 0.0, 100.0))
+
+    def cosine_for_score(self, score: float) -> float:
+        t = self.same_person_cosine
+        return t + (score - 80.0) / 20.0 * (1.0 - t) if score >= 80 else score / 80.0 * t
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def chip(self, img: np.ndarray, dlib5: np.ndarray, five: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, img: np.ndarray, dlib5: np.ndarray, five: np.ndarray) -> Template:
+        return Template(self.embed_chips(self.chip(img, dlib5, five)[None])[0], self.model)
+
+
+class DlibResNet(Embedder):
+    size = 150
+
+    def chip(self, img, dlib5, five):
+        return align.extract_chip(img, dlib5, self.size, 0.25)
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """BGR uint8 chips (N, 150, 150, 3) -> raw 128-D descriptors."""
+        x = chips[..., ::-1].astype(np.float32).transpose(0, 3, 1, 2)
+        return self.sess.run(None, {self.input_name: np.ascontiguousarray(x)})[0].astype(np.float32)
+
+
+class ArcFace(Embedder):
+    """Any ArcFace-style ONNX embedder: 112x112 RGB, (x - 127.5) / 127.5, NCHW unless the card
+    says NHWC; the card gives ``metric.same_person_cosine``."""
+
+    size = 112
+
+    def __init__(self, card, threads=1):
+        super().__init__(card, threads)
+        self.nhwc = "NHWC" in card["input"].get("layout", "NCHW")
+        self.bgr = "BGR" in card["input"].get("layout", "RGB")
+
+    def chip(self, img, dlib5, five):
+        M = align.similarity(five, ARCFACE_TEMPLATE)
+        return cv2.warpAffine(img, M, (self.size, self.size), flags=cv2.INTER_LINEAR)
+
+    def embed_chips(self, chips):
+        x = chips if self.bgr else chips[..., ::-1]
+        x = (x.astype(np.float32) - 127.5) / 127.5
+        if not self.nhwc:
+            x = x.transpose(0, 3, 1, 2)
+        return self.sess.run(None, {self.input_name: np.ascontiguousarray(x)})[0].reshape(len(chips), -1)
+
+
+ADAPTERS = {"dlib": DlibResNet, "arcface": ArcFace}
+
+
+def make(card: dict, threads: int = 1) -> Embedder:
+    adapter = card.get("adapter") or ("dlib" if card.get("converter") == "dlib" else "arcface")
+    if adapter not in ADAPTERS:
+        raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card['id']}: unknown embedder adapter {adapter!r}")
+    if "same_person_cosine" not in card.get("metric", {}):
+        raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card['id']} lacks metric.same_person_cosine")
+    return ADAPTERS[adapter](card, threads)

@@ -1,0 +1,98 @@
+"""Still-image face analysis: detect -> landmarks -> quality figures -> template.
+
+One ``FaceAnalyzer`` holds the detector, landmark and embedder sessions chosen by the config's
+model ids; everything it returns is plain data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from . import detect as D
+from . import embed as EM
+from . import errors as E
+from .config import Config
+from .landmarks import FaceMesh, Mesh
+from .models import cards
+
+MESH_PRESENCE_MIN = 0.5   # FaceMesh's own face-presence threshold (MediaPipe default)
+
+
+@dataclass
+class Face:
+    box: list[float]                 # x, y, w, h
+    score: float                     # detector confidence 0-1
+    landmarks5: list[list[float]]    # eye (image-left), eye (image-right), nose tip, mouth l, mouth r
+    dlib5: np.ndarray                # alignment points for dlib-style chips
+    pose: dict                       # yaw, pitch, roll in degrees
+    openness: dict                   # eye / mouth opening ratios
+    quality: dict                    # illumination 0-255, blur 0-1, completeness 0-1, size px
+    mesh_presence: float = 1.0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        r = lambda v: [round(float(x), 2) for x in v]
+        return {"location": {"left": round(self.box[0], 1), "top": round(self.box[1], 1),
+                             "width": round(self.box[2], 1), "height": round(self.box[3], 1)},
+                "face_probability": round(self.score, 4),
+                "landmark": [r(p) for p in self.landmarks5],
+                "angle": {k: round(v, 1) for k, v in self.pose.items()},
+                "quality": {k: round(v, 3) if isinstance(v, float) else v for k, v in self.quality.items()},
+                "openness": {k: round(v, 3) for k, v in self.openness.items()}}
+
+
+def quality_figures(img: np.ndarray, box, mesh: Mesh) -> dict:
+    """Illumination as the SDK's (mean gray of the face, 0-255), blur (0 sharp .. 1 blurred,
+    from the Laplacian energy of the face normalised to 100 px), completeness (share of the
+    face box inside the frame)."""
+    h, w = img.shape[:2]
+    x, y, bw, bh = box
+    x0, y0 = int(max(0, x)), int(max(0, y))
+    x1, y1 = int(min(w, x + bw)), int(min(h, y + bh))
+    inside = max(0, x1 - x0) * max(0, y1 - y0) / max(bw * bh, 1e-9)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return {"illumination": 0, "blur": 1.0, "completeness": round(float(inside), 3), "size": 0}
+    gray = cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+    illum = int(round(float(gray.mean())))
+    face = cv2.resize(gray, (100, 100), interpolation=cv2.INTER_AREA)
+    lap = float(cv2.Laplacian(face, cv2.CV_64F).var())
+    blur = float(np.clip(1.0 - lap / (lap + 60.0), 0.0, 1.0))  # 60: Laplacian variance ~ blur 0.5
+    return {"illumination": illum, "blur": round(blur, 3), "completeness": round(float(min(1.0, inside)), 3),
+            "size": int(round(min(bw, bh)))}
+
+
+class FaceAnalyzer:
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        md = cfg.models_path
+        self.detector = D.make(cards.read_card(cards.card_path(md, cfg.detect.detector)), cfg.threads)
+        self.mesh = FaceMesh(cards.read_card(cards.card_path(md, "facemesh")), cfg.threads)
+        self.embedder = EM.make(cards.read_card(cards.card_path(md, cfg.embed.embedder)), cfg.threads)
+
+    def detect(self, img: np.ndarray, max_faces: int | None = None) -> list[Face]:
+        dc = self.cfg.detect
+        dets = self.detector(img, dc.not_face_thr, dc.nms_iou)
+        faces = []
+        for det in D.select(dets, dc.min_face_size, max_faces or dc.max_detect_num):
+            mesh = self.mesh(img, det)
+            if mesh.presence < MESH_PRESENCE_MIN:
+                continue
+            yaw, pitch, roll = mesh.pose()
+            faces.append(Face(
+                box=[float(v) for v in det.box], score=det.score,
+                landmarks5=mesh.five().tolist(), dlib5=mesh.dlib5(),
+                pose={"yaw": yaw, "pitch": pitch, "roll": roll}, openness=mesh.openness(),
+                quality=quality_figures(img, det.box, mesh), mesh_presence=mesh.presence))
+        return faces
+
+    def largest(self, img: np.ndarray) -> Face:
+        faces = self.detect(img, max_faces=1)
+        if not faces:
+            raise E.EdgeError(E.DETECT_NO_FACE, "no face found in the image: use a frontal photo "
+                              "with the face clearly visible")
+        return faces[0]
+
+    def template(self, img: np.ndarray, face: Face) -> EM.Template:
+        return self.embedder(img, face.dlib5, np.asarray(face.landmarks5))

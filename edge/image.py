@@ -1,0 +1,90 @@
+"""Decode images into 8-bit BGR arrays, refusing what cannot be used instead of guessing."""
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+from . import errors as E
+
+MAX_PIXELS = 40_000_000        # the issue's "huge" bound; a 40 MP RGB frame is ~120 MB decoded
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+# signatures of the formats we accept (the seed's PNG/JPG/JPEG/BMP, plus WebP/TIFF which OpenCV reads)
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """Width/height from the header without decoding, so a decompression bomb is refused cheaply."""
+    if data.startswith(b"\x89PNG") and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data.startswith(b"\xff\xd8"):
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                i += 1
+                continue
+            marker = data[i + 1]
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                h = int.from_bytes(data[i + 5:i + 7], "big")
+                w = int.from_bytes(data[i + 7:i + 9], "big")
+                return w, h
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                i += 2
+                continue
+            i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return None
+
+
+def decode(data: bytes, name: str = "image") -> np.ndarray:
+    if not data:
+        raise E.EdgeError(E.IMAGE_IS_EMPTY, f"{name} is empty")
+    if len(data) > MAX_FILE_BYTES:
+        raise E.EdgeError(E.FILE_TOO_BIG, f"{name} is {len(data)} bytes; the limit is {MAX_FILE_BYTES}")
+    if not data.startswith(_MAGIC):
+        raise E.EdgeError(E.UNSUPPORT_IMAGE_TYPE, f"{name} is not a JPEG, PNG, BMP, WebP or TIFF image")
+    size = _header_size(data)
+    if size and size[0] * size[1] > MAX_PIXELS:
+        raise E.EdgeError(E.FILE_TOO_BIG, f"{name} is {size[0]}x{size[1]}; images over "
+                          f"{MAX_PIXELS // 1_000_000} MP are refused: downscale it first")
+    buf = np.frombuffer(data, np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise E.EdgeError(E.IMAGE_TRANSFORM_FAILED, f"{name} is corrupt or truncated and cannot be decoded")
+    return to_bgr8(img, name)
+
+
+def to_bgr8(img: np.ndarray, name: str = "image") -> np.ndarray:
+    """Any decoded array (gray, BGRA, 16-bit, float) -> contiguous uint8 BGR."""
+    if img is None or not isinstance(img, np.ndarray) or img.size == 0:
+        raise E.EdgeError(E.IMAGE_IS_EMPTY, f"{name} is empty")
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
+        raise E.EdgeError(E.UNSUPPORT_IMAGE_TYPE, f"{name} has unsupported shape {img.shape}")
+    if img.shape[0] * img.shape[1] > MAX_PIXELS:
+        raise E.EdgeError(E.FILE_TOO_BIG, f"{name} is {img.shape[1]}x{img.shape[0]}; over "
+                          f"{MAX_PIXELS // 1_000_000} MP is refused")
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype in (np.float32, np.float64):
+        img = np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise E.EdgeError(E.UNSUPPORT_IMAGE_TYPE, f"{name} has unsupported pixel type {img.dtype}")
+    if img.ndim == 2 or img.shape[2] == 1:
+        img = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2BGR)
+    elif img.shape[2] == 4:
+        # composite on white: transparent margins of cut-out portraits would otherwise turn black
+        alpha = img[:, :, 3:4].astype(np.float32) / 255.0
+        img = (img[:, :, :3].astype(np.float32) * alpha + 255.0 * (1 - alpha)).astype(np.uint8)
+    return np.ascontiguousarray(img)
+
+
+def load(path: str | os.PathLike) -> np.ndarray:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"no such image file: {path}")
+    size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+        raise E.EdgeError(E.FILE_TOO_BIG, f"{path} is {size} bytes; the limit is {MAX_FILE_BYTES}")
+    with open(path, "rb") as f:
+        return decode(f.read(), os.path.basename(path))

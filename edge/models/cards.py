@@ -1,0 +1,81 @@
+"""Model cards: one JSON file beside each ONNX model, and sha256-checked session loading."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .. import errors as E
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def card_path(models_dir: Path, model_id: str) -> Path:
+    return Path(models_dir) / f"{model_id}.json"
+
+
+def read_card(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {path} is missing: run `edge models build`")
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {path} is unreadable ({e}): run `edge models build`")
+    for key in ("id", "file", "sha256", "input", "outputs"):
+        if key not in card:
+            raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {path} lacks '{key}'")
+    card["_dir"] = str(path.parent)
+    return card
+
+
+def model_file(card: dict) -> Path:
+    f = Path(card["file"])
+    return f if f.is_absolute() else Path(card["_dir"]) / f
+
+
+_verified: dict[tuple[str, float, int], str] = {}
+
+
+def verify(card: dict) -> Path:
+    """The model file, after checking it exists and matches the card's sha256."""
+    f = model_file(card)
+    if not f.is_file():
+        raise E.EdgeError(E.MODEL_IS_EMPTY, f"model file {f} is missing: run `edge models build`")
+    st = f.stat()
+    key = (str(f), st.st_mtime, st.st_size)
+    digest = _verified.get(key) or sha256_file(f)
+    if digest != card["sha256"]:
+        raise E.EdgeError(E.MODEL_IS_EMPTY, f"model file {f} does not match its card's sha256 "
+                          "(tampered or corrupt): run `edge models build` to rebuild it")
+    _verified[key] = digest
+    return f
+
+
+def session(card: dict, threads: int = 1):
+    import onnxruntime as ort
+
+    f = verify(card)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(f), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise E.EdgeError(E.NN_CREATE_FAILED, f"onnxruntime could not load {f}: {e}") from None
+
+
+def write_card(models_dir: Path, card: dict) -> Path:
+    path = card_path(models_dir, card["id"])
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({k: v for k, v in card.items() if not k.startswith("_")}, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -51,6 +51,9 @@ class EmbedConfig:
     # "dlib_resnet" (built by `edge models build`) or a path to a model card (JSON) describing
     # an ArcFace-style 112x112 ONNX embedder the user supplies
     embedder: str = "dlib_resnet"
+    # average each template with the mirrored chip's: lfw-dev rank-1 95.72 -> 96.27 % for one
+    # more embedder run per face
+    flip: bool = True
 
     def validate(self):
         if not self.embedder:

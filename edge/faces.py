@@ -69,7 +69,7 @@ class FaceAnalyzer:
         md = cfg.models_path
         self.detector = D.make(cards.read_card(cards.card_path(md, cfg.detect.detector)), cfg.threads)
         self.mesh = FaceMesh(cards.read_card(cards.card_path(md, "facemesh")), cfg.threads)
-        self.embedder = EM.make(cards.read_card(cards.card_path(md, cfg.embed.embedder)), cfg.threads)
+        self.embedder = EM.make(cards.read_card(cards.card_path(md, cfg.embed.embedder)), cfg.threads, cfg.embed.flip)
 
     def detect(self, img: np.ndarray, max_faces: int | None = None) -> list[Face]:
         dc = self.cfg.detect

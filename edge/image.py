@@ -37,6 +37,16 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _truncated(data: bytes) -> bool:
+    # OpenCV decodes a cut-off JPEG/PNG into a half-grey picture without complaint; the end
+    # markers tell. (An EXIF thumbnail carries its own FFD9 early in the file, so only the tail counts.)
+    if data.startswith(b"\xff\xd8"):
+        return b"\xff\xd9" not in data[-4096:]
+    if data.startswith(b"\x89PNG"):
+        return b"IEND" not in data[-64:]
+    return False
+
+
 def decode(data: bytes, name: str = "image") -> np.ndarray:
     if not data:
         raise E.EdgeError(E.IMAGE_IS_EMPTY, f"{name} is empty")
@@ -48,6 +58,9 @@ def decode(data: bytes, name: str = "image") -> np.ndarray:
     if size and size[0] * size[1] > MAX_PIXELS:
         raise E.EdgeError(E.FILE_TOO_BIG, f"{name} is {size[0]}x{size[1]}; images over "
                           f"{MAX_PIXELS // 1_000_000} MP are refused: downscale it first")
+    if _truncated(data):
+        raise E.EdgeError(E.IMAGE_TRANSFORM_FAILED, f"{name} is truncated (its end marker is missing): "
+                          "copy the file again")
     buf = np.frombuffer(data, np.uint8)
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:

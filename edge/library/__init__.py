@@ -324,6 +324,8 @@ class FaceLibrary:
             key = (tuple(sorted(set(groups))), self.generation)
             cached = self.index._selectors.get(key)
             allowed = cached[0] if cached else self._allowed(key[0])
+            if len(allowed) == self.index.ntotal:
+                key = allowed = None   # the groups hold every face: a plain search is faster
         if user_id:
             allowed_u = np.array([r[0] for r in self.db.execute(
                 "SELECT face_id FROM faces WHERE user_id=? AND model=?", (user_id, self.model))], np.int64)
@@ -358,17 +360,30 @@ class FaceLibrary:
                         "model": model, "feature": base64.b64encode(blob).decode()})
         return out
 
+    def add_many(self, items: list[tuple[str, str, FaceRecord, str | None]]) -> list[str]:
+        """(user_id, group_id, record, user_info) rows in one transaction: all or none."""
+        now = time.time()
+        for user_id, group_id, _, info in items:
+            check_id("user_id", user_id), check_id("group_id", group_id), _check_info(info)
+        added = []
+        with self._write() as db:
+            for user_id, group_id, rec, info in items:
+                self._ensure_member(db, user_id, group_id, info, now)
+                added.append(self._insert_face(db, user_id, rec, now))
+        if added:
+            self.index.add(np.array([a[0] for a in added]), np.stack([a[2] for a in added]))
+        return [a[1] for a in added]
+
     def import_templates(self, items: list[dict]) -> int:
-        """Add exported templates (same model only) to this library; returns faces added."""
-        with self.batch():
-            for it in items:
-                groups = it.get("groups") or ["default"]
-                vec = np.frombuffer(base64.b64decode(it["feature"]), np.float32)
-                self.user_add(it["user_id"], groups[0], FaceRecord(vec, it["model"]), it.get("user_info"))
-                for g in groups[1:]:
-                    if not self.db.execute("SELECT 1 FROM groups WHERE group_id=?", (g,)).fetchone():
-                        self.group_add(g)
-                    self.user_copy(it["user_id"], groups[0], g)
+        """Add exported templates (same model only) to this library, all or none."""
+        self.add_many([(it["user_id"], (it.get("groups") or ["default"])[0],
+                        FaceRecord(np.frombuffer(base64.b64decode(it["feature"]), np.float32), it["model"]),
+                        it.get("user_info")) for it in items])
+        for it in items:
+            for g in (it.get("groups") or [])[1:]:
+                if not self.db.execute("SELECT 1 FROM groups WHERE group_id=?", (g,)).fetchone():
+                    self.group_add(g)
+                self.user_copy(it["user_id"], it["groups"][0], g)
         return len(items)
 
     def faces_needing(self, model: str) -> list[tuple[int, bytes | None, str | None]]:

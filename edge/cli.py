@@ -1,0 +1,317 @@
+"""`edge` command line. Every command prints JSON (`--json`: one compact line)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import config as C
+from . import errors as E
+
+
+def _engine(args, open_library=True):
+    from .engine import FaceEngine
+
+    return FaceEngine(_cfg(args), open_library=open_library)
+
+
+def _cfg(args):
+    return C.load(args.config, home=args.home, models_dir=getattr(args, "models_dir", None))
+
+
+def cmd_models_build(args):
+    from .models.build import build
+
+    cards = build(_cfg(args).models_path, args.only or None, args.force)
+    return {"models_dir": str(_cfg(args).models_path),
+            "models": [{k: c[k] for k in ("id", "kind", "version", "sha256", "source", "licence")} for c in cards]}
+
+
+def cmd_models_list(args):
+    from .models import cards
+
+    out = []
+    for p in sorted(_cfg(args).models_path.glob("*.json")):
+        c = cards.read_card(p)
+        try:
+            cards.verify(c)
+            state = "ok"
+        except E.EdgeError as e:
+            state = e.message
+        out.append({"id": c["id"], "kind": c.get("kind"), "file": c["file"], "state": state})
+    return {"models": out}
+
+
+def cmd_models_register(args):
+    """Describe a user-supplied ONNX model with a card, so config can select it by id."""
+    from .models import cards
+
+    f = Path(args.path).resolve()
+    if not f.is_file():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"no such model file: {f}")
+    card = {"id": args.id, "kind": "detector" if args.adapter == "yunet" else "embedder",
+            "adapter": args.adapter, "version": args.version, "file": str(f), "sha256": cards.sha256_file(f),
+            "source": {"file": str(f)}, "licence": args.licence}
+    if args.adapter == "yunet":
+        card |= {"input": {"layout": "NCHW BGR 0-255", "shape": ["1", 3, "H", "W"], "max_side": 640},
+                 "outputs": {"cls_/obj_/bbox_/kps_{8,16,32}": "YuNet heads"}}
+    else:
+        if args.same_person_cosine is None:
+            raise E.EdgeError(E.PARARM_ERROR, "--same-person-cosine is required for an embedder: the cosine "
+                              "its authors document as the same-person point (maps to score 80)")
+        card |= {"input": {"layout": args.layout, "shape": ["N", 3, 112, 112], "normalisation": "(x - 127.5) / 127.5",
+                           "alignment": "ArcFace 5-point template, 112x112"},
+                 "outputs": {"embedding": "[N, D]"}, "metric": {"kind": "cosine",
+                                                                 "same_person_cosine": args.same_person_cosine}}
+    cards.write_card(_cfg(args).models_path, card)
+    return {"registered": card}
+
+
+def cmd_detect(args):
+    return _engine(args, open_library=False).detect(args.image, args.max_faces)
+
+
+def cmd_compare(args):
+    return _engine(args, open_library=False).compare(args.image_a, args.image_b)
+
+
+def cmd_identify(args):
+    return _engine(args).identify(args.image, args.group or None, args.top_k, args.threshold, args.user)
+
+
+def cmd_user(args):
+    eng = _engine(args)
+    lib = eng.library
+    if args.action == "add":
+        return eng.user_add(args.image, args.user, args.group, args.info)
+    if args.action == "update":
+        return eng.user_update(args.image, args.user, args.group, args.info)
+    if args.action == "delete":
+        lib.user_delete(args.user, args.group or "@ALL")
+        return {"deleted": args.user, "group_id": args.group or "@ALL"}
+    if args.action == "get":
+        return lib.get_user(args.user, args.group)
+    if args.action == "copy":
+        lib.user_copy(args.user, args.src_group, args.dst_group)
+        return {"copied": args.user, "src_group_id": args.src_group, "dst_group_id": args.dst_group}
+    if args.action == "list":
+        return {"group_id": args.group, "user_id_list": lib.get_user_list(args.group, args.start, args.length)}
+
+
+def cmd_group(args):
+    lib = _engine(args).library
+    if args.action == "add":
+        lib.group_add(args.group)
+        return {"group_id": args.group}
+    if args.action == "delete":
+        lib.group_delete(args.group)
+        return {"deleted": args.group}
+    return {"group_id_list": lib.group_list(args.start, args.length)}
+
+
+def cmd_face_delete(args):
+    _engine(args).library.face_delete(args.user, args.group, args.face_token)
+    return {"deleted": args.face_token}
+
+
+def cmd_count(args):
+    return _engine(args).library.count(args.group)
+
+
+def cmd_import(args):
+    from . import batch_import
+    from .progress import Progress
+
+    eng = _engine(args)
+    n = sum(1 for _ in batch_import._entries(Path(args.path)))
+    return batch_import.run(eng, args.path, Progress(n, "import", quiet=args.quiet)).to_dict()
+
+
+def cmd_export(args):
+    items = _engine(args).library.export_templates(args.group)
+    data = {"model": items[0]["model"] if items else None, "faces": items}
+    if args.output:
+        Path(args.output).write_text(json.dumps(data))
+        return {"exported": len(items), "file": args.output}
+    return data
+
+
+def cmd_import_templates(args):
+    data = json.loads(Path(args.file).read_text())
+    return {"imported": _engine(args).library.import_templates(data["faces"])}
+
+
+def cmd_eval(args):
+    from . import evaluate as ev
+    from .faces import FaceAnalyzer
+
+    cfg = _cfg(args)
+    an = FaceAnalyzer(cfg)
+    t = ev.embed_all(an, ev.identities(Path(args.folder)), quiet=args.quiet)
+    r = ev.one_to_n(t, an.embedder.score, cfg.recognition.threshold)
+    r["rank1_errors"] = r["rank1_errors"][: args.show_errors]
+    return r
+
+
+def cmd_bench(args):
+    from . import bench
+
+    return bench.run(args.what, _cfg(args), args)
+
+
+def cmd_demo(args):
+    from . import demo
+
+    return demo.run(_cfg(args), args.source)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge", description="Offline face recognition runtime")
+    p.add_argument("--config", help="TOML configuration file (see config/)")
+    p.add_argument("--home", help="EDGE_HOME: models, library, license and logs (default: $EDGE_HOME "
+                                  "or ~/.local/share/edge)")
+    p.add_argument("--json", action="store_true", help="print one compact JSON object")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    m = sub.add_parser("models", help="build and inspect the model pack").add_subparsers(dest="mcmd", required=True)
+    b = m.add_parser("build", help="build the default model pack from PyPI packages")
+    b.add_argument("--only", nargs="*", help="model ids to build")
+    b.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    b.add_argument("--models-dir", help="output directory (default: $EDGE_HOME/models)")
+    b.set_defaults(fn=cmd_models_build)
+    lst = m.add_parser("list", help="list model cards and check their files")
+    lst.add_argument("--models-dir")
+    lst.set_defaults(fn=cmd_models_list)
+    r = m.add_parser("register", help="describe a user-supplied ONNX model (YuNet detector, ArcFace embedder)")
+    r.add_argument("adapter", choices=["yunet", "arcface"])
+    r.add_argument("path")
+    r.add_argument("--id", required=True)
+    r.add_argument("--version", default="1")
+    r.add_argument("--licence", default="see the model's source")
+    r.add_argument("--layout", default="NCHW RGB")
+    r.add_argument("--same-person-cosine", type=float)
+    r.add_argument("--models-dir")
+    r.set_defaults(fn=cmd_models_register)
+
+    d = sub.add_parser("detect", help="faces, 5 points, pose and quality figures")
+    d.add_argument("image")
+    d.add_argument("--max-faces", type=int)
+    d.set_defaults(fn=cmd_detect)
+    c = sub.add_parser("compare", help="1:1 score (0-100) of the largest faces of two images")
+    c.add_argument("image_a")
+    c.add_argument("image_b")
+    c.set_defaults(fn=cmd_compare)
+    i = sub.add_parser("identify", help="1:N search of the largest face")
+    i.add_argument("image")
+    i.add_argument("--group", action="append", help="group to search (repeatable; default: all)")
+    i.add_argument("--top-k", type=int)
+    i.add_argument("--threshold", type=float)
+    i.add_argument("--user", help="restrict to one user (1:N authentication)")
+    i.set_defaults(fn=cmd_identify)
+
+    u = sub.add_parser("user", help="user management")
+    us = u.add_subparsers(dest="action", required=True)
+    for name in ("add", "update"):
+        x = us.add_parser(name)
+        x.add_argument("image")
+        x.add_argument("--user", required=True)
+        x.add_argument("--group", required=True)
+        x.add_argument("--info")
+    x = us.add_parser("delete")
+    x.add_argument("--user", required=True)
+    x.add_argument("--group", help="default: every group (@ALL)")
+    x = us.add_parser("get")
+    x.add_argument("--user", required=True)
+    x.add_argument("--group")
+    x = us.add_parser("copy")
+    x.add_argument("--user", required=True)
+    x.add_argument("--src-group", required=True)
+    x.add_argument("--dst-group", required=True)
+    x = us.add_parser("list")
+    x.add_argument("--group", required=True)
+    x.add_argument("--start", type=int, default=0)
+    x.add_argument("--length", type=int, default=100)
+    u.set_defaults(fn=cmd_user)
+
+    g = sub.add_parser("group", help="group management")
+    gs = g.add_subparsers(dest="action", required=True)
+    for name in ("add", "delete"):
+        gs.add_parser(name).add_argument("group")
+    x = gs.add_parser("list")
+    x.add_argument("--start", type=int, default=0)
+    x.add_argument("--length", type=int, default=100)
+    g.set_defaults(fn=cmd_group)
+
+    f = sub.add_parser("face-delete", help="delete one face of a user")
+    f.add_argument("--user", required=True)
+    f.add_argument("--group", required=True)
+    f.add_argument("--face-token", required=True)
+    f.set_defaults(fn=cmd_face_delete)
+    x = sub.add_parser("count", help="users and faces in the library or a group")
+    x.add_argument("--group")
+    x.set_defaults(fn=cmd_count)
+
+    x = sub.add_parser("import", help="batch import user-group.jpg files from a folder or zip")
+    x.add_argument("path")
+    x.add_argument("--quiet", action="store_true")
+    x.set_defaults(fn=cmd_import)
+    x = sub.add_parser("export", help="export templates as base64 (migration)")
+    x.add_argument("--group")
+    x.add_argument("-o", "--output")
+    x.set_defaults(fn=cmd_export)
+    x = sub.add_parser("import-templates", help="import templates exported by `edge export`")
+    x.add_argument("file")
+    x.set_defaults(fn=cmd_import_templates)
+
+    x = sub.add_parser("eval", help="1:N rank-1 and false-accept rate on a folder of identities")
+    x.add_argument("folder")
+    x.add_argument("--show-errors", type=int, default=20)
+    x.add_argument("--quiet", action="store_true")
+    x.set_defaults(fn=cmd_eval)
+    x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
+    x.add_argument("what", choices=["recognition"])
+    x.add_argument("--images", help="folder of face images (default: ../shared/faces/public if present, "
+                                    "else the demo photos)")
+    x.add_argument("--repeat", type=int, default=3)
+    x.add_argument("--sizes", default="1000,10000,30000")
+    x.set_defaults(fn=cmd_bench)
+    x = sub.add_parser("demo", help="enrol and recognise the people in the demo photos (no camera)")
+    x.add_argument("--source", help="folder of photos (default: face_recognition's MIT test photos, from PyPI)")
+    x.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format='{"level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
+    try:
+        out = args.fn(args)
+        code = 0
+    except E.EdgeError as e:
+        out, code = e.to_dict(), 1
+    except KeyboardInterrupt:
+        return 130
+    text = json.dumps(out, ensure_ascii=False, default=_jsonable) if args.json else \
+        json.dumps(out, ensure_ascii=False, indent=2, default=_jsonable)
+    print(text)  # errors too: scripts parse one JSON object from stdout and check the exit code
+    return code
+
+
+def _jsonable(o):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o).__name__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

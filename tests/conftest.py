@@ -1,0 +1,52 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from edge import config as C
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+PUBLIC = SHARED / "faces" / "public"
+LFW = SHARED / "faces" / "lfw-dev"
+IDENTITIES = ["alex_lacamoire", "biden", "kit_harington", "lin_manuel_miranda", "obama", "rose_leslie"]
+
+
+def pytest_configure(config):
+    if not PUBLIC.is_dir():
+        raise pytest.UsageError(f"the real test fixtures are missing: expected {SHARED} beside the checkout")
+
+
+@pytest.fixture(scope="session")
+def models_dir():
+    """The model pack `edge models build` made (built here if absent, as the README's command would)."""
+    d = C.edge_home() / "models"
+    if not (d / "dlib_resnet.json").is_file():
+        from edge.models.build import build
+
+        build(d, quiet=True)
+    return d
+
+
+@pytest.fixture
+def cfg(tmp_path, models_dir):
+    return C.load(home=tmp_path / "home", models_dir=models_dir)
+
+
+@pytest.fixture(scope="session")
+def analyzer(models_dir, tmp_path_factory):
+    from edge.faces import FaceAnalyzer
+
+    return FaceAnalyzer(C.load(home=tmp_path_factory.mktemp("an"), models_dir=models_dir))
+
+
+@pytest.fixture
+def engine(cfg):
+    from edge.engine import FaceEngine
+
+    e = FaceEngine(cfg)
+    yield e
+    e.close()
+
+
+def photos(identity):
+    return sorted((PUBLIC / identity).iterdir())

@@ -71,10 +71,10 @@ def quality_problem(face) -> str | None:
     q = face.quality
     if q["size"] < MIN_FACE_PX:
         return f"face {q['size']} px < {MIN_FACE_PX} px"
-    if q["blur"] > MAX_BLUR:
-        return f"blur {q['blur']} > {MAX_BLUR}"
     if q["illumination"] < MIN_ILLUMINATION:
         return f"illumination {q['illumination']} < {MIN_ILLUMINATION}"
+    if q["blur"] > MAX_BLUR:
+        return f"blur {q['blur']} > {MAX_BLUR}"
     if abs(face.pose["yaw"]) > MAX_ANGLE or abs(face.pose["pitch"]) > MAX_ANGLE:
         return f"head turned (yaw {face.pose['yaw']:.0f}, pitch {face.pose['pitch']:.0f})"
     return None

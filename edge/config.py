@@ -89,7 +89,9 @@ class LibraryConfig:
 @dataclass
 class Config:
     home: Path = field(default_factory=edge_home)
-    models_dir: Path | None = None
+    # EDGE_MODELS_DIR lets several homes (tests, instances) share one built model pack
+    models_dir: Path | None = field(default_factory=lambda: Path(os.environ["EDGE_MODELS_DIR"])
+                                    if os.environ.get("EDGE_MODELS_DIR") else None)
     threads: int = 1                 # onnxruntime intra-op threads; gate terminals share cores
     detect: DetectConfig = field(default_factory=DetectConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)

@@ -56,7 +56,8 @@ def quality_figures(img: np.ndarray, box, mesh: Mesh) -> dict:
         return {"illumination": 0, "blur": 1.0, "completeness": round(float(inside), 3), "size": 0}
     gray = cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
     illum = int(round(float(gray.mean())))
-    face = cv2.resize(gray, (100, 100), interpolation=cv2.INTER_AREA)
+    face = cv2.resize(gray, (100, 100), interpolation=cv2.INTER_AREA).astype(np.float64)
+    face = (face - face.mean()) / (face.std() + 1.0) * 50.0  # contrast-normalised: dark is not blurred
     lap = float(cv2.Laplacian(face, cv2.CV_64F).var())
     blur = float(np.clip(1.0 - lap / (lap + 60.0), 0.0, 1.0))  # 60: Laplacian variance ~ blur 0.5
     return {"illumination": illum, "blur": round(blur, 3), "completeness": round(float(min(1.0, inside)), 3),

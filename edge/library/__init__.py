@@ -97,17 +97,23 @@ class FaceLibrary:
 
     @contextlib.contextmanager
     def _write(self):
-        """One transaction that bumps the generation; the index is saved after commit."""
+        """One transaction that bumps the generation. Index changes queued on the yielded
+        ``_Pending`` are applied only after COMMIT, then the index is saved with the new
+        generation, so a saved index never holds uncommitted faces."""
         with self._lock:
+            pending = _Pending()
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                yield self.db
+                yield self.db, pending
                 self.db.execute("INSERT INTO meta(key, value) VALUES('generation', '1') ON CONFLICT(key) "
                                 "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+            self.index.remove(pending.removed)
+            if pending.added_ids:
+                self.index.add(np.array(pending.added_ids, np.int64), np.stack(pending.added_units))
             if not self._deferred:
                 self.index.save(self.index_path, self.generation, self.model)
 
@@ -142,20 +148,19 @@ class FaceLibrary:
     # ---- groups -----------------------------------------------------------------------------
     def group_add(self, group_id: str) -> None:
         check_id("group_id", group_id)
-        with self._write() as db:
+        with self._write() as (db, _):
             if db.execute("SELECT 1 FROM groups WHERE group_id=?", (group_id,)).fetchone():
                 raise E.EdgeError(E.RECORD_ALREADY_EXIST, f"group {group_id} already exists", http_code=223101)
             db.execute("INSERT INTO groups VALUES (?, ?)", (group_id, time.time()))
 
     def group_delete(self, group_id: str) -> None:
         check_id("group_id", group_id)
-        with self._write() as db:
+        with self._write() as (db, pending):
             if not db.execute("SELECT 1 FROM groups WHERE group_id=?", (group_id,)).fetchone():
                 raise E.EdgeError(E.RECORD_UNEXIST, f"group {group_id} does not exist", http_code=223100)
             users = [r[0] for r in db.execute("SELECT user_id FROM members WHERE group_id=?", (group_id,))]
             db.execute("DELETE FROM groups WHERE group_id=?", (group_id,))
-            removed = self._drop_orphans(db, users)
-        self.index.remove(removed)
+            pending.removed += self._drop_orphans(db, users)
 
     def group_list(self, start: int = 0, length: int = 100) -> list[str]:
         start, length = _paging(start, length)
@@ -210,32 +215,31 @@ class FaceLibrary:
         """Add a face to a user (created if new; the group too). Returns the face_token."""
         check_id("user_id", user_id), check_id("group_id", group_id), _check_info(user_info)
         now = time.time()
-        with self._write() as db:
+        with self._write() as (db, pending):
             self._ensure_member(db, user_id, group_id, user_info, now)
             fid, token, unit = self._insert_face(db, user_id, rec, now)
-        self.index.add(np.array([fid]), unit[None])
+            pending.add(fid, unit)
         return token
 
     def user_update(self, user_id: str, group_id: str, rec: FaceRecord, user_info: str | None = None) -> str:
         """Replace all of a user's faces with this one (the SDK's user_update)."""
         check_id("user_id", user_id), check_id("group_id", group_id), _check_info(user_info)
         now = time.time()
-        with self._write() as db:
+        with self._write() as (db, pending):
             if not db.execute("SELECT 1 FROM members WHERE user_id=? AND group_id=?", (user_id, group_id)).fetchone():
                 raise E.EdgeError(E.RECORD_UNEXIST, f"user {user_id} is not in group {group_id}", http_code=223103)
-            old = [r[0] for r in db.execute("SELECT face_id FROM faces WHERE user_id=?", (user_id,))]
+            pending.removed += [r[0] for r in db.execute("SELECT face_id FROM faces WHERE user_id=?", (user_id,))]
             db.execute("DELETE FROM faces WHERE user_id=?", (user_id,))
             if user_info is not None:
                 db.execute("UPDATE users SET user_info=?, updated=? WHERE user_id=?", (user_info, now, user_id))
             fid, token, unit = self._insert_face(db, user_id, rec, now)
-        self.index.remove(old)
-        self.index.add(np.array([fid]), unit[None])
+            pending.add(fid, unit)
         return token
 
     def user_delete(self, user_id: str, group_id: str) -> None:
         """Remove a user from a group ("@ALL": from every group); a user left in no group is deleted."""
         check_id("user_id", user_id)
-        with self._write() as db:
+        with self._write() as (db, pending):
             if group_id == "@ALL":
                 cur = db.execute("DELETE FROM members WHERE user_id=?", (user_id,))
             else:
@@ -243,13 +247,12 @@ class FaceLibrary:
                 cur = db.execute("DELETE FROM members WHERE user_id=? AND group_id=?", (user_id, group_id))
             if cur.rowcount == 0:
                 raise E.EdgeError(E.RECORD_UNEXIST, f"user {user_id} is not in group {group_id}", http_code=223103)
-            removed = self._drop_orphans(db, [user_id])
-        self.index.remove(removed)
+            pending.removed += self._drop_orphans(db, [user_id])
 
     def face_delete(self, user_id: str, group_id: str, face_token: str) -> None:
         """Delete one face; deleting a user's last face deletes the user (as the v3 API)."""
         check_id("user_id", user_id), check_id("group_id", group_id)
-        with self._write() as db:
+        with self._write() as (db, pending):
             row = db.execute("SELECT f.face_id FROM faces f JOIN members m ON m.user_id=f.user_id "
                              "WHERE f.user_id=? AND m.group_id=? AND f.face_token=?",
                              (user_id, group_id, face_token)).fetchone()
@@ -257,14 +260,13 @@ class FaceLibrary:
                 raise E.EdgeError(E.FACE_RESOURCE_NOT_EXIST, f"face {face_token} of user {user_id} in group "
                                   f"{group_id} does not exist", http_code=223106)
             db.execute("DELETE FROM faces WHERE face_id=?", (row[0],))
-            removed = [row[0]]
+            pending.removed.append(row[0])
             if not db.execute("SELECT 1 FROM faces WHERE user_id=?", (user_id,)).fetchone():
                 db.execute("DELETE FROM users WHERE user_id=?", (user_id,))
-        self.index.remove(removed)
 
     def user_copy(self, user_id: str, src_group: str, dst_group: str) -> None:
         check_id("user_id", user_id), check_id("group_id", src_group), check_id("group_id", dst_group)
-        with self._write() as db:
+        with self._write() as (db, _):
             if not db.execute("SELECT 1 FROM members WHERE user_id=? AND group_id=?", (user_id, src_group)).fetchone():
                 raise E.EdgeError(E.RECORD_UNEXIST, f"user {user_id} is not in group {src_group}", http_code=223103)
             if not db.execute("SELECT 1 FROM groups WHERE group_id=?", (dst_group,)).fetchone():
@@ -365,14 +367,14 @@ class FaceLibrary:
         now = time.time()
         for user_id, group_id, _, info in items:
             check_id("user_id", user_id), check_id("group_id", group_id), _check_info(info)
-        added = []
-        with self._write() as db:
+        tokens = []
+        with self._write() as (db, pending):
             for user_id, group_id, rec, info in items:
                 self._ensure_member(db, user_id, group_id, info, now)
-                added.append(self._insert_face(db, user_id, rec, now))
-        if added:
-            self.index.add(np.array([a[0] for a in added]), np.stack([a[2] for a in added]))
-        return [a[1] for a in added]
+                fid, token, unit = self._insert_face(db, user_id, rec, now)
+                pending.add(fid, unit)
+                tokens.append(token)
+        return tokens
 
     def import_templates(self, items: list[dict]) -> int:
         """Add exported templates (same model only) to this library, all or none."""
@@ -391,13 +393,23 @@ class FaceLibrary:
 
     def replace_templates(self, updates: list[tuple[int, np.ndarray]]) -> None:
         """Store re-computed templates (current model) for existing faces, in one transaction."""
-        with self._write() as db:
+        with self._write() as (db, pending):
             for fid, vec in updates:
                 db.execute("UPDATE faces SET template=?, model=? WHERE face_id=?",
                            (np.asarray(vec, np.float32).tobytes(), self.model, fid))
-        self.index.remove([f for f, _ in updates])
-        self.index.add(np.array([f for f, _ in updates], np.int64),
-                       np.stack([_unit(np.asarray(v, np.float32)) for _, v in updates]))
+                pending.removed.append(fid)
+                pending.add(fid, _unit(np.asarray(vec, np.float32)))
+
+
+class _Pending:
+    def __init__(self):
+        self.removed: list[int] = []
+        self.added_ids: list[int] = []
+        self.added_units: list[np.ndarray] = []
+
+    def add(self, face_id: int, unit: np.ndarray) -> None:
+        self.added_ids.append(face_id)
+        self.added_units.append(unit)
 
 
 def _check_info(info):

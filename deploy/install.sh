@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install edge on a Raspberry Pi / RK3399 / RK3588 terminal (Debian-based, Python 3.10+).
+# Needs only the package index (PyPI) to be reachable once; afterwards everything is offline.
+set -euo pipefail
+SRC="$(cd "$(dirname "$0")/.." && pwd)"
+PREFIX=${PREFIX:-/opt/edge}
+export EDGE_HOME=${EDGE_HOME:-/var/lib/edge}
+id edge >/dev/null 2>&1 || useradd --system --home "$EDGE_HOME" --shell /usr/sbin/nologin edge
+mkdir -p "$PREFIX" "$EDGE_HOME" /etc/edge
+cp -r "$SRC"/. "$PREFIX"/
+cd "$PREFIX"
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[build]'
+.venv/bin/edge models build
+[ -f /etc/edge/edge.toml ] || cp config/default.toml /etc/edge/edge.toml
+chown -R edge: "$EDGE_HOME"
+chmod 700 "$EDGE_HOME"   # templates and face crops are personal data
+
+echo "installed into $PREFIX; try: EDGE_HOME=$EDGE_HOME $PREFIX/.venv/bin/edge demo"

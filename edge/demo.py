@@ -48,6 +48,7 @@ def demo_photos(cfg: Config) -> Path:
 def run(cfg: Config, source: str | None = None) -> dict:
     from .engine import FaceEngine
 
+    cfg.models_dir = cfg.models_path      # keep the built pack, but
     cfg.home = cfg.home / "demo"          # a library of its own: the demo never touches real users
     folder = Path(source) if source else demo_photos(cfg)
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))

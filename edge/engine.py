@@ -15,7 +15,7 @@ from . import errors as E
 from . import image as I
 from .config import Config
 from .faces import Face, FaceAnalyzer
-from .library import FaceLibrary, FaceRecord
+from .library import FaceLibrary, FaceRecord, check_id
 from .progress import Progress
 
 log = logging.getLogger("edge.engine")
@@ -122,14 +122,12 @@ class FaceEngine:
 
     def user_add(self, src, user_id: str, group_id: str, user_info: str | None = None) -> dict:
         # validate names before the (slow) model work so a typo fails fast
-        from .library import check_id
         check_id("user_id", user_id), check_id("group_id", group_id)
         rec, face = self.face_record(src)
         token = self.library.user_add(user_id, group_id, rec, user_info)
         return {"face_token": token, "user_id": user_id, "group_id": group_id, "location": face.to_dict()["location"]}
 
     def user_update(self, src, user_id: str, group_id: str, user_info: str | None = None) -> dict:
-        from .library import check_id
         check_id("user_id", user_id), check_id("group_id", group_id)
         rec, face = self.face_record(src)
         token = self.library.user_update(user_id, group_id, rec, user_info)

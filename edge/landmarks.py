@@ -19,6 +19,11 @@ MOUTH_L, MOUTH_R, LIP_TOP, LIP_BOTTOM = 61, 291, 13, 14
 CHEEK_L, CHEEK_R, FOREHEAD, CHIN = 234, 454, 10, 152
 LID_L = (159, 145)                      # upper / lower lid, image-left eye
 LID_R = (386, 374)
+# The mesh points closest to dlib's 5-point predictor (eye corners image-right outer/inner,
+# image-left outer/inner, nose base), chosen on 341 photos (public + every 8th lfw-dev image):
+# mean error 4.5-5.6 % of the inter-ocular distance. Against the plain corner indices
+# (263, 362, 33, 133, 2) lfw-dev rank-1 rose from 96.27 to 96.52 %.
+DLIB5_STANDINS = [249, 382, 7, 155, SUBNASALE]
 
 
 @dataclass
@@ -27,9 +32,8 @@ class Mesh:
     presence: float      # 0-1 face-presence score of the landmark model
 
     def dlib5(self) -> np.ndarray:
-        """The 5 points of dlib's shape_predictor_5, in its order, for dlib-style alignment."""
-        p = self.points[:, :2]
-        return np.array([p[EYE_R_OUTER], p[EYE_R_INNER], p[EYE_L_OUTER], p[EYE_L_INNER], p[SUBNASALE]])
+        """Stand-ins for dlib's shape_predictor_5 points, in its order, for dlib-style chips."""
+        return self.points[DLIB5_STANDINS, :2]
 
     def five(self) -> np.ndarray:
         """The conventional 5 points: eye centres (image-left, image-right), nose tip, mouth corners."""

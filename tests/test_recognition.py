@@ -87,10 +87,11 @@ def test_no_face_gives_detect_no_face(engine, tmp_path):
     assert e.value.code == E.DETECT_NO_FACE == -1012 and e.value.http_code == 222202
 
 
-# What we measured on lfw-dev (README "Accuracy"): rank-1 96.27 %, FAR at 80 = 1.20 %.
-# dlib's own pipeline (HOG + 5-point + dlib chip) measured 96.01 % on the same split.
-LFW_RANK1_MIN = 0.962
-LFW_FAR_MAX = 0.013
+# What we measured on lfw-dev (README): rank-1 96.52 %, FAR at 80 = 1.11 %. dlib's own
+# pipeline (HOG + 5-point + dlib chip, = face_recognition's) measured 96.01 % on the same split.
+# The issue asks for 97.4 %: not reached, see the README.
+LFW_RANK1_MIN = 0.965
+LFW_FAR_MAX = 0.012
 
 
 def test_lfw_rank1_and_false_accept_rate(analyzer):

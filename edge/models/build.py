@@ -96,7 +96,7 @@ def _download(package: str, version: str, cache: Path) -> Path:
         if f.name.lower().startswith(f"{stem}-{version}".lower()):
             return f
     log.info("downloading %s==%s from the package index (no dependencies)", package, version)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
            "--disable-pip-version-check", "-q", "-d", str(cache), f"{package}=={version}"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:

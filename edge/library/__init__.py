@@ -78,6 +78,7 @@ class FaceLibrary:
         self.max_users, self.max_faces_per_user = max_users, max_faces_per_user
         self._lock = threading.RLock()
         self._deferred = 0
+        self._allowed_cache: dict[tuple, np.ndarray] = {}
         try:
             self.db = sqlite3.connect(str(self.db_path), check_same_thread=False, isolation_level=None,
                                       timeout=30)
@@ -324,8 +325,11 @@ class FaceLibrary:
             for g in groups:
                 check_id("group_id", g)
             key = (tuple(sorted(set(groups))), self.generation)
-            cached = self.index._selectors.get(key)
-            allowed = cached[0] if cached else self._allowed(key[0])
+            allowed = self._allowed_cache.get(key)
+            if allowed is None:
+                # members of these groups at this generation; recomputed only after a write
+                self._allowed_cache = {key: self._allowed(key[0])}
+                allowed = self._allowed_cache[key]
             if len(allowed) == self.index.ntotal:
                 key = allowed = None   # the groups hold every face: a plain search is faster
         if user_id:

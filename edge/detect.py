@@ -5,7 +5,7 @@ A detector takes a BGR uint8 image and returns ``Detection``s in image pixels, l
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -20,7 +20,6 @@ class Detection:
     box: np.ndarray            # x, y, w, h in image pixels (float)
     score: float               # 0-1
     keypoints: np.ndarray      # (K, 2): [0] = eye on the image's left, [1] = eye on the right, ...
-    extra: dict = field(default_factory=dict)
 
     @property
     def area(self) -> float:

@@ -11,7 +11,6 @@ import logging
 import cv2
 import numpy as np
 
-from . import errors as E
 from . import image as I
 from .config import Config
 from .faces import Face, FaceAnalyzer

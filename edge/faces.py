@@ -5,7 +5,7 @@ model ids; everything it returns is plain data.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -14,7 +14,7 @@ from . import detect as D
 from . import embed as EM
 from . import errors as E
 from .config import Config
-from .landmarks import FaceMesh, Mesh
+from .landmarks import FaceMesh
 from .models import cards
 
 MESH_PRESENCE_MIN = 0.5   # FaceMesh's own face-presence threshold (MediaPipe default)
@@ -30,7 +30,6 @@ class Face:
     openness: dict                   # eye / mouth opening ratios
     quality: dict                    # illumination 0-255, blur 0-1, completeness 0-1, size px
     mesh_presence: float = 1.0
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         r = lambda v: [round(float(x), 2) for x in v]
@@ -43,7 +42,7 @@ class Face:
                 "openness": {k: round(v, 3) for k, v in self.openness.items()}}
 
 
-def quality_figures(img: np.ndarray, box, mesh: Mesh) -> dict:
+def quality_figures(img: np.ndarray, box) -> dict:
     """Illumination as the SDK's (mean gray of the face, 0-255), blur (0 sharp .. 1 blurred,
     from the Laplacian energy of the face normalised to 100 px), completeness (share of the
     face box inside the frame)."""
@@ -85,7 +84,7 @@ class FaceAnalyzer:
                 box=[float(v) for v in det.box], score=det.score,
                 landmarks5=mesh.five().tolist(), dlib5=mesh.dlib5(),
                 pose={"yaw": yaw, "pitch": pitch, "roll": roll}, openness=mesh.openness(),
-                quality=quality_figures(img, det.box, mesh), mesh_presence=mesh.presence))
+                quality=quality_figures(img, det.box), mesh_presence=mesh.presence))
         return faces
 
     def largest(self, img: np.ndarray) -> Face:

@@ -1,5 +1,4 @@
 """Face library: groups/users/faces, limits, errors, index consistency, migration, model change."""
-import numpy as np
 import pytest
 
 from edge import errors as E

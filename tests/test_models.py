@@ -2,7 +2,6 @@
 import json
 
 from edge import config as C
-from edge import image as I
 from edge.models import build as B
 from edge.models import cards
 from tests.conftest import IDENTITIES, SHARED, photos

@@ -1,7 +1,6 @@
 """Recognition on real faces: the public fixtures and LFW (lfw-dev)."""
 import itertools
 
-import numpy as np
 import pytest
 
 from edge import errors as E

@@ -11,7 +11,6 @@ zero-pads the smaller tensor to the larger one in channels and height/width (top
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,7 +90,6 @@ def _find_names(data: bytes):
             if i < 0:
                 break
             end = i + len(enc)
-            # "add_prev_" is followed by a tag id digit string in its own name (e.g. add_prev_111?)
             hits.append((i, name, end))
             start = end
     hits.sort()

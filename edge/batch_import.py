@@ -81,14 +81,10 @@ def quality_problem(face) -> str | None:
 
 
 def run(engine, src: str | Path, progress=None) -> ImportReport:
-    from .engine import face_crop
-    from .library import FaceRecord
-
     src = Path(src)
     entries = list(_entries(src))
     rep = ImportReport()
     lib = engine.library
-    lc = engine.cfg.library
     with lib.batch():
         for name, read in entries:
             if progress:
@@ -116,10 +112,7 @@ def run(engine, src: str | Path, progress=None) -> ImportReport:
             if problem:
                 rep.poor_quality.append({"file": name, "reason": problem})
                 continue
-            t = engine.analyzer.template(img, faces[0])
-            crop, points, thumb = face_crop(img, faces[0])
-            rec = FaceRecord(t.vector, t.model, crop if lc.keep_crops else None,
-                             points if lc.keep_crops else None, thumb if lc.keep_thumbnails else None)
+            rec = engine.record_for(img, faces[0])
             try:
                 token = lib.user_add(user, group, rec)
             except E.EdgeError as e:

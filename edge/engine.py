@@ -113,11 +113,17 @@ class FaceEngine:
 
     # ---- enrolment ---------------------------------------------------------------------------
     def face_record(self, src) -> tuple[FaceRecord, Face]:
-        img, face, t = self._template(src)
+        img = _as_image(src)
+        face = self.analyzer.largest(img)
+        return self.record_for(img, face), face
+
+    def record_for(self, img: np.ndarray, face: Face) -> FaceRecord:
+        """What enrolment stores for this face: template, plus crop/thumbnail where configured."""
+        t = self.analyzer.template(img, face)
         lc = self.cfg.library
         crop, points, thumb = face_crop(img, face)
         return FaceRecord(t.vector, t.model, crop if lc.keep_crops else None,
-                          points if lc.keep_crops else None, thumb if lc.keep_thumbnails else None), face
+                          points if lc.keep_crops else None, thumb if lc.keep_thumbnails else None)
 
     def user_add(self, src, user_id: str, group_id: str, user_info: str | None = None) -> dict:
         # validate names before the (slow) model work so a typo fails fast

@@ -149,4 +149,14 @@ def run(what: str, cfg: Config, args) -> dict:
     sizes = tuple(int(s) for s in str(getattr(args, "sizes", "1000,10000,30000")).split(","))
     if what == "recognition":
         return recognition(cfg, getattr(args, "images", None), getattr(args, "repeat", 3), sizes)
+    if what == "pipeline":
+        from .bench_pipeline import pipeline
+        return pipeline(cfg, getattr(args, "images", None))
+    if what == "soak":
+        from .bench_pipeline import soak
+        r = soak(cfg, args.minutes, getattr(args, "images", None), max_growth=args.max_growth)
+        if not r["ok"]:
+            raise E.EdgeError(E.SYSTEM_ERROR, f"resident memory grew {r['growth_percent']} % "
+                              f"(limit {args.max_growth} %)", result=r)
+        return r
     raise E.EdgeError(E.PARARM_ERROR, f"unknown benchmark {what}")

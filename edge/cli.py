@@ -161,6 +161,49 @@ def cmd_bench(args):
     return bench.run(args.what, _cfg(args), args)
 
 
+def cmd_run(args):
+    import signal
+
+    from .runner import Runner, camera_source
+
+    cfg = _cfg(args)
+    if args.gpio_mock:
+        cfg.outputs.gpio_mock = True
+    eng = _engine(args)
+    runner = Runner(cfg, eng, camera_source(cfg, args.source))
+    signal.signal(signal.SIGTERM, runner.stop)
+    signal.signal(signal.SIGINT, runner.stop)
+    try:
+        return runner.run(args.seconds)
+    finally:
+        eng.close()
+
+
+def cmd_attendance_export(args):
+    import datetime as dt
+
+    from .attendance import Attendance
+
+    cfg = _cfg(args)
+    path = cfg.home / "db" / "attendance.db"
+    if not path.is_file():
+        raise E.EdgeError(E.NO_DATA, f"no attendance records yet ({path})")
+    since = None
+    if args.since:
+        try:
+            since = dt.datetime.fromisoformat(args.since).timestamp()
+        except ValueError:
+            raise E.EdgeError(E.PARARM_ERROR, f"--since {args.since!r}: use YYYY-MM-DD") from None
+    att = Attendance(path, cfg.attendance)
+    try:
+        if args.output:
+            Path(args.output).write_text(att.csv(since), encoding="utf-8")
+            return {"file": args.output, "rows": len(att.rows(since))}
+        return {"rows": att.rows(since)}
+    finally:
+        att.close()
+
+
 def cmd_demo(args):
     from . import demo
 
@@ -272,12 +315,25 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--quiet", action="store_true")
     x.set_defaults(fn=cmd_eval)
     x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
-    x.add_argument("what", choices=["recognition"])
+    x.add_argument("what", choices=["recognition", "pipeline", "soak"])
     x.add_argument("--images", help="folder of face images (default: ../shared/faces/public if present, "
                                     "else the demo photos)")
     x.add_argument("--repeat", type=int, default=3)
     x.add_argument("--sizes", default="1000,10000,30000")
+    x.add_argument("--minutes", type=float, default=10.0, help="soak: how long")
+    x.add_argument("--max-growth", type=float, default=5.0, help="soak: resident memory growth limit (%%)")
     x.set_defaults(fn=cmd_bench)
+    x = sub.add_parser("run", help="run the camera loop (gate, attendance or 1:1 verify, per the config)")
+    x.add_argument("--source", help="camera index, RTSP/HTTP URL, video file, image folder or 'picamera2' "
+                                    "(default: the config's [camera])")
+    x.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C / SIGTERM)")
+    x.add_argument("--gpio-mock", action="store_true", help="GPIO outputs on gpiozero's mock pins (dry run)")
+    x.set_defaults(fn=cmd_run)
+    x = sub.add_parser("attendance", help="attendance records").add_subparsers(dest="acmd", required=True)
+    a = x.add_parser("export", help="check-in / check-out records as CSV")
+    a.add_argument("-o", "--output", help="CSV file (default: print the rows as JSON)")
+    a.add_argument("--since", help="only windows checked in on or after this date (YYYY-MM-DD)")
+    a.set_defaults(fn=cmd_attendance_export)
     x = sub.add_parser("demo", help="enrol and recognise the people in the demo photos (no camera)")
     x.add_argument("--source", help="folder of photos (default: face_recognition's MIT test photos, from PyPI)")
     x.set_defaults(fn=cmd_demo)

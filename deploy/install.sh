@@ -11,9 +11,15 @@ cp -r "$SRC"/. "$PREFIX"/
 cd "$PREFIX"
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[build]'
+.venv/bin/pip install -q -e '.[build,io]'
+# Raspberry Pi camera: apt install python3-picamera2 and create the venv with --system-site-packages
 .venv/bin/edge models build
-[ -f /etc/edge/edge.toml ] || cp config/default.toml /etc/edge/edge.toml
+[ -f /etc/edge/edge.toml ] || cp config/gate.toml /etc/edge/edge.toml
+if command -v systemctl >/dev/null; then
+    cp deploy/edge.service /etc/systemd/system/edge.service
+    systemctl daemon-reload
+    echo "enable the camera loop with: systemctl enable --now edge"
+fi
 chown -R edge: "$EDGE_HOME"
 chmod 700 "$EDGE_HOME"   # templates and face crops are personal data
 

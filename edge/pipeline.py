@@ -23,7 +23,7 @@ from . import quality as Q
 from .config import Config
 from .engine import FaceEngine
 from .faces import Face
-from .sources import Frame, orient
+from .sources import Frame, map_box, orient
 from .track import Track, Tracker
 
 log = logging.getLogger("edge.pipeline")
@@ -218,6 +218,11 @@ class Pipeline:
         ev = {"type": kind, "time": dt.datetime.fromtimestamp(self.wall()).astimezone().isoformat(timespec="milliseconds"),
               "ts": round(frame.ts, 4), "frame": frame.index, "camera": frame.camera, "mode": self.dc.mode,
               "track_id": t.id, "box": [round(x, 1), round(y, 1), round(w, 1), round(h, 1)]}
+        cam = self.cfg.camera
+        det, disp = (cam.rotate, cam.mirror), (cam.display_rotate, cam.display_mirror)
+        if det != disp:
+            h_, w_ = frame.image.shape[:2]
+            ev["display_box"] = [round(v, 1) for v in map_box(t.face.box, (w_, h_), det, disp)]
         ev.update(fields)
         return ev
 

@@ -92,16 +92,16 @@ def occlusion(img: np.ndarray, face: Face) -> dict:
 
 
 def best_face_score(fig: dict) -> float:
-    """0-100: sharpness x light x frontality x size x visibility. A sharp, evenly lit, frontal,
-    unoccluded face of 100 px or more scores about 80-100; 15 degrees off frontal costs 6 %,
-    30 degrees 25 %."""
+    """0-100: sharpness x light x frontality x size x completeness. A sharp, evenly lit, frontal
+    face of 100 px or more scores about 80-100; 15 degrees off frontal costs 6 %, 30 degrees
+    25 %. Occlusion has its own per-region limits and is left out, so a site that admits masked
+    users (limit 1.0, as the seed advises) still ranks their frames."""
     sharp = 1.0 - fig["blur"]
     illum = fig["illumination"]
     light = min(1.0, illum / 80.0) * min(1.0, max(0.0, (255 - illum) / 40.0))
     pose = max(0.0, 1.0 - (max(abs(fig["yaw"]), abs(fig["pitch"]), abs(fig["roll"])) / 60.0) ** 2)
     size = min(1.0, fig["size"] / 100.0)
-    visible = 1.0 - max(fig.get("occlusion", {"_": 0.0}).values())
-    return round(100.0 * sharp * light * pose * size * min(1.0, fig["completeness"]) * visible, 1)
+    return round(100.0 * sharp * light * pose * size * min(1.0, fig["completeness"]), 1)
 
 
 def assess(img: np.ndarray, face: Face, cfg: QualityConfig, rgb: bool = True) -> QualityResult:

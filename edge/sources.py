@@ -397,6 +397,41 @@ def orient(img: np.ndarray, rotate: int = 0, mirror: bool = False) -> np.ndarray
     return img
 
 
+def _turn(x, y, w, h, rotate):
+    """Where pixel (x, y) of a w x h image lands after a clockwise turn; and the new size."""
+    if rotate == 90:
+        return h - y, x, h, w
+    if rotate == 180:
+        return w - x, h - y, w, h
+    if rotate == 270:
+        return y, w - x, h, w
+    return x, y, w, h
+
+
+def map_box(box, raw_size, src: tuple[int, bool], dst: tuple[int, bool]):
+    """A box (x, y, w, h) found in the image oriented by ``src`` (rotate, mirror) of a raw camera
+    frame of ``raw_size`` (w, h), expressed in the image oriented by ``dst``: detection runs
+    upright, the display may be turned and mirrored differently."""
+    W, H = raw_size
+    pts = [(box[0], box[1]), (box[0] + box[2], box[1] + box[3])]
+    rot, mir = src
+    w, h = (H, W) if rot in (90, 270) else (W, H)
+    raw = []
+    for x, y in pts:                       # undo src: mirror, then the turn
+        if mir:
+            x = w - x
+        x, y, _, _ = _turn(x, y, w, h, (360 - rot) % 360)
+        raw.append((x, y))
+    out = []
+    for x, y in raw:                       # apply dst: the turn, then mirror
+        x, y, w2, h2 = _turn(x, y, W, H, dst[0])
+        if dst[1]:
+            x = w2 - x
+        out.append((x, y))
+    (x0, y0), (x1, y1) = out
+    return [min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)]
+
+
 def make(kind: str, uri: str = "", width: int = 640, height: int = 480, fps: float = 25.0,
          paced: bool = True, loop: bool = False) -> Source:
     if kind == "replay":
@@ -419,4 +454,4 @@ def from_uri(uri: str, **kw) -> Source:
 
 
 __all__ = ["Frame", "EndOfStream", "SourceError", "Source", "Replay", "OpenCVCamera", "Picamera2Camera",
-           "Reconnecting", "LatestFrame", "Paired", "orient", "make", "from_uri", "SourceStats"]
+           "Reconnecting", "LatestFrame", "Paired", "orient", "map_box", "make", "from_uri", "SourceStats"]

@@ -80,6 +80,7 @@ class WiegandReader:
     closes a frame after ``gap`` seconds of silence, as a controller does."""
 
     def __init__(self, d0_in, d1_in, gap: float = 0.025):
+        self.inputs = (d0_in, d1_in)   # held: a collected gpiozero device drops its callbacks
         self.bits: list[int] = []
         self.frames: list[list[int]] = []
         self.gap = gap

@@ -17,10 +17,10 @@ log = logging.getLogger("edge.outputs.gpio")
 
 
 def factory(mock: bool):
-    try:
-        import gpiozero  # noqa: F401  (fail early with an install hint)
-    except ImportError:
-        raise E.EdgeError(E.PARARM_ERROR, "GPIO outputs need gpiozero: pip install 'edge-face[io]'") from None
+    import importlib.util
+
+    if importlib.util.find_spec("gpiozero") is None:
+        raise E.EdgeError(E.PARARM_ERROR, "GPIO outputs need gpiozero: pip install 'edge-face[io]'")
     if mock:
         from gpiozero.pins.mock import MockFactory
         return MockFactory()

@@ -28,22 +28,21 @@ def edge_home() -> Path:
 @dataclass
 class DetectConfig:
     # "blazeface_full" (MediaPipe full-range, 192x192: faces up to ~5 m), "blazeface_short"
-    # (128x128, faces within ~2 m), or "yunet" (user-supplied ONNX, see models/README.md)
+    # (128x128, faces within ~2 m), or the id of a registered detector card such as "yunet"
+    # (user-supplied ONNX, see models/README.md)
     detector: str = "blazeface_full"
-    yunet_path: str = ""
     max_detect_num: int = 5          # detect.json default; range 1-50
     min_face_size: int = 0           # detect.json default (pixels; 0 = no limit)
     not_face_thr: float = 0.5        # detect.json default face-confidence threshold
     nms_iou: float = 0.3             # MediaPipe's weighted-NMS suppression threshold
 
     def validate(self):
-        _choice("detect.detector", self.detector, ("blazeface_full", "blazeface_short", "yunet"))
+        if not isinstance(self.detector, str) or not self.detector.replace("_", "").replace("-", "").isalnum():
+            raise _bad(f"detect.detector = {self.detector!r} is not a model id")
         _range("detect.max_detect_num", self.max_detect_num, 1, 50)
         _range("detect.min_face_size", self.min_face_size, 0, 10000)
         _range("detect.not_face_thr", self.not_face_thr, 0.0, 1.0)
         _range("detect.nms_iou", self.nms_iou, 0.0, 1.0)
-        if self.detector == "yunet" and not self.yunet_path:
-            raise _bad("detect.yunet_path is required when detect.detector = 'yunet'")
 
 
 @dataclass
@@ -245,6 +244,9 @@ class DynamicLibraryConfig:
     min_score: float = 90.0
     margin: float = 10.0             # over the second-best user
     max_faces: int = 3               # dynamic faces kept per user (oldest replaced)
+    # only captures that passed a real liveness check: with liveness off, a photo held up to the
+    # camera could otherwise become a template
+    require_liveness: bool = True
 
     def validate(self):
         _range("dynamic_library.min_score", self.min_score, 0.0, 100.0)

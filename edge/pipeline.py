@@ -162,7 +162,10 @@ class Pipeline:
         if winner is not None and n >= self.dc.vote and winner != st.decided:
             hit = next(v for u, _, v in reversed(st.votes) if u == winner)
             st.decided, st.votes = winner, []
-            return [self._decide(t, st, frame, hit, live_d)]
+            events = [self._decide(t, st, frame, hit, live_d)]
+            if res["user_id"] == winner and self.id_unit is None:
+                events += self._refresh_library(t, frame, best, res, live)
+            return events
         if st.decided is None and not st.unknown_sent and len(st.votes) >= self.dc.vote_window and winner is None:
             return [self._unknown(t, st, frame)]
         return []
@@ -186,6 +189,25 @@ class Pipeline:
         else:
             return self._event("verify", t, frame, match=True, **extra)
         return self._event("decision", t, frame, **extra)
+
+    def _refresh_library(self, t: Track, frame: Frame, best: Candidate, res: dict, live) -> list[dict]:
+        """The dynamic base library: a live, confident, unambiguous match refreshes the user."""
+        dl = self.cfg.dynamic_library
+        if not dl.enabled or (dl.require_liveness and live.kind == "none"):
+            return []
+        users = res["user_list"]
+        margin = users[0]["score"] - (users[1]["score"] if len(users) > 1 else 0.0)
+        if users[0]["score"] < dl.min_score or margin < dl.margin:
+            return []
+        user = users[0]["user_id"]
+        token, dropped = self.engine.library.refresh_dynamic(user, self.engine.record_for(best.image, best.face),
+                                                             dl.max_faces)
+        log.info("dynamic library: user %s +%s -%s (score %.1f, margin %.1f)", user, token, dropped,
+                 users[0]["score"], margin)
+        if token is None:
+            return []
+        return [self._event("library_refresh", t, frame, user_id=user, face_token=token, dropped=dropped,
+                            score=users[0]["score"], margin=round(margin, 2))]
 
     def _unknown(self, t: Track, st: TrackState, frame: Frame) -> dict:
         st.unknown_sent = True

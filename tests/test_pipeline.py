@@ -154,3 +154,72 @@ def test_shipped_profiles_load():
     profiles = sorted((Path(__file__).resolve().parents[1] / "config").glob("*.toml"))
     modes = {p.stem: C.load(p).decision.mode for p in profiles}
     assert modes["gate"] == "gate" and modes["attendance"] == "attendance" and modes["verify"] == "verify"
+
+
+class Verdict:
+    """The liveness hook under test: answers every frame the same (the pipeline's handling of
+    the answer is what is tested; liveness models come with their own tests)."""
+
+    def __init__(self, passed, kind="rgb"):
+        self.passed, self.kind, self.calls = passed, kind, 0
+
+    def __call__(self, frame, face):
+        from edge.liveness import LivenessResult
+
+        self.calls += 1
+        return LivenessResult(self.passed, 0.95 if self.passed else 0.02, self.kind)
+
+
+def one_pass(engine, photo=PUBLIC / "obama/obama_2.jpg", frames=60):
+    return Scene([Actor(photo, 0, frames - 5, (300, 220), (340, 220), name="p")], frames,
+                 find_face=lambda img: engine.analyzer.largest(img).box)
+
+
+def test_failed_liveness_gives_one_spoof_event_and_no_decision(cfg, engine):
+    enrol(engine)
+    cfg.liveness.attempts = 3
+    hook = Verdict(False)
+    ev = play(Pipeline(cfg, engine, liveness=hook), one_pass(engine))
+    assert [e["type"] for e in ev if e["type"] != "prompt"] == ["spoof"]
+    assert ev[-1]["liveness"]["score"] < 0.5 and hook.calls >= 3
+
+
+def test_dynamic_library_refreshes_a_live_confident_match(cfg, engine):
+    enrol(engine)
+    cfg.dynamic_library.enabled = True
+    cfg.dynamic_library.min_score = 85.0
+    cfg.dynamic_library.max_faces = 1
+    lib = engine.library
+    before = [f["face_token"] for f in lib.get_user("obama")["face_list"]]
+    # liveness off: never (a photo could become a template)
+    ev = play(Pipeline(cfg, engine), one_pass(engine))
+    assert "library_refresh" not in [e["type"] for e in ev]
+    # live and confident: one dynamic face; a second pass replaces it (bounded per user)
+    tokens = []
+    for _ in range(2):
+        ev = play(Pipeline(cfg, engine, liveness=Verdict(True)), one_pass(engine))
+        ref = [e for e in ev if e["type"] == "library_refresh"]
+        assert len(ref) == 1 and ref[0]["user_id"] == "obama" and ref[0]["score"] >= 85
+        tokens.append(ref[0]["face_token"])
+    after = [f["face_token"] for f in lib.get_user("obama")["face_list"]]
+    assert after == before + [tokens[1]] and ref[0]["dropped"] == [tokens[0]]
+    assert lib.count()["indexed"] == lib.count()["faces"]
+    # still recognised, by the refreshed library too
+    assert engine.identify(str(PUBLIC / "obama/obama_3.jpg"))["user_id"] == "obama"
+
+
+def test_rgb_and_nir_frames_pair_by_timestamp():
+    rgb = S.Replay([np.full((4, 4, 3), i, np.uint8) for i in range(10)], fps=10)
+    nir = S.Replay([np.full((4, 4, 3), 100 + i, np.uint8) for i in range(20)], fps=20)
+    pair = S.Paired(rgb, nir, max_skew=0.03)
+    pair.open()
+    got = []
+    while True:
+        try:
+            f = pair.read()
+        except S.EndOfStream:
+            break
+        if f is not None:
+            got.append((int(f.image[0, 0, 0]), int(f.paired[0, 0, 0])))
+    # NIR runs twice as fast: RGB frame i (t = i/10) pairs with NIR frame 2i (t = 2i/20)
+    assert got and all(n == 100 + 2 * r for r, n in got)

@@ -191,13 +191,13 @@ class FaceLibrary:
             db.execute("UPDATE users SET user_info=?, updated=? WHERE user_id=?", (user_info, now, user_id))
         db.execute("INSERT OR IGNORE INTO members VALUES (?, ?, ?)", (group_id, user_id, now))
 
-    def _insert_face(self, db, user_id, rec: FaceRecord, now) -> tuple[int, str, np.ndarray]:
+    def _insert_face(self, db, user_id, rec: FaceRecord, now, prefix: str = "") -> tuple[int, str, np.ndarray]:
         self._check_template(rec.template, rec.model)
         (n,) = db.execute("SELECT COUNT(*) FROM faces WHERE user_id=?", (user_id,)).fetchone()
         if n >= self.max_faces_per_user:
             raise E.EdgeError(E.DB_OP_FAILED, f"user {user_id} already has {n} faces (the limit is "
                               f"{self.max_faces_per_user}): delete one first", http_code=222210)
-        token = uuid.uuid4().hex
+        token = prefix + uuid.uuid4().hex
         cur = db.execute("INSERT INTO faces(face_token, user_id, model, template, crop, points, thumbnail, created) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          (token, user_id, rec.model, np.asarray(rec.template, np.float32).tobytes(), rec.crop,
@@ -236,6 +236,31 @@ class FaceLibrary:
             fid, token, unit = self._insert_face(db, user_id, rec, now)
             pending.add(fid, unit)
         return token
+
+    def refresh_dynamic(self, user_id: str, rec: FaceRecord, max_dynamic: int) -> tuple[str | None, list[str]]:
+        """The seed's dynamic base library: add a live capture to an enrolled user, keeping at most
+        ``max_dynamic`` such faces (oldest replaced). Enrolled faces are never touched; a user
+        whose enrolled faces fill ``max_faces_per_user`` gets none. Returns (new token, dropped)."""
+        check_id("user_id", user_id)
+        now = time.time()
+        with self._write() as (db, pending):
+            if not db.execute("SELECT 1 FROM users WHERE user_id=?", (user_id,)).fetchone():
+                raise E.EdgeError(E.RECORD_UNEXIST, f"user {user_id} does not exist", http_code=223103)
+            total = db.execute("SELECT COUNT(*) FROM faces WHERE user_id=?", (user_id,)).fetchone()[0]
+            dyn = db.execute("SELECT face_id, face_token FROM faces WHERE user_id=? AND face_token LIKE 'dyn!_%' "
+                             "ESCAPE '!' ORDER BY created, face_id", (user_id,)).fetchall()
+            dropped = []
+            while dyn and (len(dyn) >= max_dynamic or total >= self.max_faces_per_user):
+                fid, token = dyn.pop(0)
+                db.execute("DELETE FROM faces WHERE face_id=?", (fid,))
+                pending.removed.append(fid)
+                dropped.append(token)
+                total -= 1
+            if total >= self.max_faces_per_user:
+                return None, dropped
+            fid, token, unit = self._insert_face(db, user_id, rec, now, prefix="dyn_")
+            pending.add(fid, unit)
+        return token, dropped
 
     def user_delete(self, user_id: str, group_id: str) -> None:
         """Remove a user from a group ("@ALL": from every group); a user left in no group is deleted."""

@@ -204,6 +204,44 @@ def cmd_attendance_export(args):
         att.close()
 
 
+def _licensing(args):
+    from .license.device import Licensing
+    from .license import key_path
+
+    cfg = _cfg(args)
+    key = key_path(cfg)
+    if key is None:
+        raise E.EdgeError(E.LICENSE_FILE_NOT_EXIST, f"no vendor public key installed ({cfg.home / 'license' / 'vendor.pub'}"
+                          " or license.public_key): licensing is off on this installation")
+    return Licensing(cfg.home, key, cfg.license.root), cfg
+
+
+def cmd_license(args):
+    from .license import core
+    from .license import fingerprint as FP
+
+    if args.lcmd == "fingerprint":
+        return FP.fingerprint(_cfg(args).license.root)
+    lic, cfg = _licensing(args)
+    if args.lcmd == "status":
+        return lic.status()
+    if args.lcmd == "activate":
+        server = args.server or cfg.license.server
+        if not server:
+            raise E.EdgeError(E.NETWORK_ERROR, "no license server: give --server URL (or license.server in the "
+                              "config), or activate offline with `edge license request`")
+        return lic.activate_online(args.serial, server, args.timeout)
+    if args.lcmd == "request":
+        req = lic.request(args.serial)
+        core.write_atomic(Path(args.output), json.dumps(req, indent=1).encode(), 0o644)
+        return {"file": args.output, "device_id": req["device_id"],
+                "next": "send this file to the vendor; import the license file you get back with "
+                        "`edge license import FILE`"}
+    if args.lcmd == "import":
+        return lic.import_file(args.file)
+    raise E.EdgeError(E.ILLEGAL_PARAMS, f"unknown license command {args.lcmd}")
+
+
 def cmd_demo(args):
     from . import demo
 
@@ -334,6 +372,20 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-o", "--output", help="CSV file (default: print the rows as JSON)")
     a.add_argument("--since", help="only windows checked in on or after this date (YYYY-MM-DD)")
     a.set_defaults(fn=cmd_attendance_export)
+    x = sub.add_parser("license", help="device fingerprint, activation and license status")
+    ls = x.add_subparsers(dest="lcmd", required=True)
+    ls.add_parser("fingerprint", help="this device's hardware fingerprint (salted hashes)")
+    ls.add_parser("status", help="is this device activated, until when, for what")
+    a = ls.add_parser("activate", help="online activation with a serial number")
+    a.add_argument("serial")
+    a.add_argument("--server", help="license server URL (default: license.server in the config)")
+    a.add_argument("--timeout", type=float, default=10.0)
+    a = ls.add_parser("request", help="offline activation: write a request file for the vendor")
+    a.add_argument("serial", nargs="?", help="the serial (batch requests may leave it out)")
+    a.add_argument("-o", "--output", default="activation-request.json")
+    a = ls.add_parser("import", help="install a license file, a batch bundle or a revocation list")
+    a.add_argument("file")
+    x.set_defaults(fn=cmd_license)
     x = sub.add_parser("demo", help="enrol and recognise the people in the demo photos (no camera)")
     x.add_argument("--source", help="folder of photos (default: face_recognition's MIT test photos, from PyPI)")
     x.set_defaults(fn=cmd_demo)

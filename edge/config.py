@@ -315,6 +315,13 @@ class OutputsConfig:
 
 
 @dataclass
+class LicenseConfig:
+    public_key: str = ""             # the vendor's Ed25519 public key; "" = EDGE_HOME/license/vendor.pub
+    root: str = "/"                  # where /proc, /sys and /etc are read for the fingerprint
+    server: str = ""                 # online activation: the vendor's license server URL
+
+
+@dataclass
 class Config:
     home: Path = field(default_factory=edge_home)
     # EDGE_MODELS_DIR lets several homes (tests, instances) share one built model pack
@@ -333,6 +340,7 @@ class Config:
     attendance: AttendanceConfig = field(default_factory=AttendanceConfig)
     dynamic_library: DynamicLibraryConfig = field(default_factory=DynamicLibraryConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    license: LicenseConfig = field(default_factory=LicenseConfig)
 
     @property
     def models_path(self) -> Path:

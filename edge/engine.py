@@ -51,7 +51,13 @@ def face_crop(img: np.ndarray, face: Face) -> tuple[bytes, dict, bytes]:
 
 class FaceEngine:
     def __init__(self, cfg: Config, open_library: bool = True):
+        from .license import require
+
         self.cfg = cfg
+        # with a vendor key installed, recognition refuses to start without a valid license
+        self.license = require(cfg)
+        if self.license and self.license.get("features", {}).get("max_users"):
+            cfg.library.max_users = min(cfg.library.max_users, int(self.license["features"]["max_users"]))
         self.analyzer = FaceAnalyzer(cfg)
         self.embedder = self.analyzer.embedder
         self._library = None

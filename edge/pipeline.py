@@ -68,6 +68,11 @@ class PipelineStats:
 class Pipeline:
     def __init__(self, cfg: Config, engine: FaceEngine, emit: Callable[[dict], None] | None = None,
                  liveness=None, attendance=None, wall_clock: Callable[[], float] = time.time):
+        from .license import require
+
+        require(cfg, "modes", cfg.decision.mode)
+        if cfg.liveness.mode != "none":
+            require(cfg, "liveness", cfg.liveness.mode)
         self.cfg = cfg
         self.engine = engine
         self.analyzer = engine.analyzer

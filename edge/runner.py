@@ -14,9 +14,11 @@ import time
 from . import outputs as O
 from . import sources as S
 from .config import Config
+from .license import require
 from .pipeline import Pipeline
 
 log = logging.getLogger("edge.run")
+LICENSE_RECHECK = 600.0   # seconds between license checks while running (expiry, clock)
 
 
 def rss_mb() -> float:
@@ -54,6 +56,7 @@ class Runner:
         self.status_every = status_every
         self.on_status = on_status or self._print_status
         self.started = 0.0
+        self._license_checked = time.monotonic()
         self._tty = sys.stderr.isatty()
 
     def status(self, fps: float) -> dict:
@@ -90,6 +93,9 @@ class Runner:
                 if frame is not None:
                     self.pipeline.process(frame)
                 now = time.monotonic()
+                if now - self._license_checked >= LICENSE_RECHECK:
+                    self._license_checked = now
+                    require(self.cfg)          # a license that expires mid-run stops the loop
                 if now - t0 >= self.status_every:
                     frames = self.pipeline.stats.frames
                     self.on_status(self.status((frames - n0) / (now - t0)))

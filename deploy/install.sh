@@ -20,6 +20,11 @@ if command -v systemctl >/dev/null; then
     systemctl daemon-reload
     echo "enable the camera loop with: systemctl enable --now edge"
 fi
+# licensing: a vendor who ships this terminal installs its public key (see README "Licensing")
+if [ -n "${VENDOR_KEY:-}" ]; then
+    mkdir -p "$EDGE_HOME/license"
+    cp "$VENDOR_KEY" "$EDGE_HOME/license/vendor.pub"
+fi
 chown -R edge: "$EDGE_HOME"
 chmod 700 "$EDGE_HOME"   # templates and face crops are personal data
 

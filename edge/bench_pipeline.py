@@ -61,6 +61,7 @@ def people(root: Path, analyzer, cfg: Config) -> list[dict]:
 def _engine(cfg: Config, home: Path, who: list[dict]):
     from .engine import FaceEngine
 
+    cfg.models_dir = cfg.models_path      # the built pack stays where it is; only the library moves
     cfg.home = home
     eng = FaceEngine(cfg)
     for p in who:

@@ -35,6 +35,7 @@ class Candidate:
     ts: float
     image: np.ndarray
     face: Face
+    paired: np.ndarray | None = None    # the NIR / depth view of the same instant, for liveness
 
 
 @dataclass
@@ -130,7 +131,9 @@ class Pipeline:
         if not q.ok:
             return self._prompt(t, st, q, frame)
         st.good += 1
-        st.candidates.append(Candidate(q.score, frame.ts, img, t.face))
+        cam = self.cfg.camera
+        paired = orient(frame.paired, cam.rotate, cam.mirror) if frame.paired is not None else None
+        st.candidates.append(Candidate(q.score, frame.ts, img, t.face, paired))
         st.candidates = sorted(st.candidates, key=lambda c: -c.score)[:self.dc.best_frames]
         slow = st.decided is not None or st.unknown_sent
         if st.good < self.dc.min_frames or (slow and frame.ts - st.last_attempt < self.dc.recheck):
@@ -142,7 +145,7 @@ class Pipeline:
         best = st.candidates[0]
         st.candidates = []
         st.last_attempt = frame.ts
-        live = self.liveness(Frame(best.image, best.ts, frame.index, frame.camera, frame.paired), best.face)
+        live = self.liveness(Frame(best.image, best.ts, frame.index, frame.camera, best.paired), best.face)
         if not live.passed:
             st.spoof_fails += 1
             if st.spoof_fails >= self.cfg.liveness.attempts and not st.spoof_sent:

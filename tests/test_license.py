@@ -199,6 +199,15 @@ def test_edited_payload_and_foreign_signature_are_refused(tmp_path, vendor):
     pirate.close()
 
 
+def test_activated_device_keeps_working_when_one_part_changes(tmp_path, vendor):
+    dev = device(tmp_path, vendor, "pc", home="pc")
+    dev.activate_online(vendor.add_serials(1)[0], vendor.url)
+    (dev.root / "sys/class/net/wlp2s0/address").write_text("00:e0:4c:11:22:33\n")   # Wi-Fi card swapped
+    assert dev.check()["kind"] == "online"
+    (dev.root / "sys/class/dmi/id/product_uuid").write_text("4c4c4544-0000-1111-2222-333344445555\n")
+    err(dev.check, E.LICENSE_ALREADY_USED)                                          # and the mainboard too
+
+
 def test_license_copied_to_another_device_is_refused(tmp_path, vendor):
     dev = device(tmp_path, vendor)
     dev.activate_online(vendor.add_serials(1)[0], vendor.url)

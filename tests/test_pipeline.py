@@ -223,3 +223,48 @@ def test_rgb_and_nir_frames_pair_by_timestamp():
             got.append((int(f.image[0, 0, 0]), int(f.paired[0, 0, 0])))
     # NIR runs twice as fast: RGB frame i (t = i/10) pairs with NIR frame 2i (t = 2i/20)
     assert got and all(n == 100 + 2 * r for r, n in got)
+
+
+def test_track_survives_a_short_miss(cfg, engine):
+    """The person is hidden for 4 frames (160 ms, e.g. someone walks in front) and reappears on
+    the same path: the same track, one decision."""
+    enrol(engine)
+    path = lambda i: (200 + 3 * i, 220)
+    actors = [Actor(PUBLIC / "obama/obama_2.jpg", 0, 30, path(0), path(29), name="obama"),
+              Actor(PUBLIC / "obama/obama_2.jpg", 34, 60, path(34), path(59), name="obama")]
+    scene = Scene(actors, 60, find_face=lambda img: engine.analyzer.largest(img).box)
+    pipe = Pipeline(cfg, engine)
+    ids = set()
+
+    def trace(fr):
+        ids.update(t.id for t in pipe.tracker.tracks.values() if t.last_ts == fr.ts)
+        if 30 <= fr.index < 34:
+            assert all(t.last_ts != fr.ts for t in pipe.tracker.tracks.values())   # really unseen
+
+    ev = play(pipe, scene, trace)
+    assert ids == {1}
+    assert [(e["type"], e["user_id"]) for e in ev if e["type"] == "decision"] == [("decision", "obama")]
+
+
+def test_video_file_source(tmp_path, engine):
+    """A video file replays through OpenCV (what `--source clip.avi` does)."""
+    import cv2
+
+    scene = Scene([Actor(PUBLIC / "biden/biden_2.jpg", 0, 30, (300, 240), (330, 240))], 30,
+                  find_face=lambda img: engine.analyzer.largest(img).box)
+    path = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (640, 480))
+    for img in scene:
+        w.write(img)
+    w.release()
+    src = S.from_uri(str(path), paced=False)
+    assert isinstance(src, S.Replay)
+    src.open()
+    frames = []
+    while True:
+        try:
+            frames.append(src.read())
+        except S.EndOfStream:
+            break
+    assert len(frames) == 30 and frames[0].image.shape == (480, 640, 3)
+    assert engine.analyzer.largest(frames[10].image).box[2] > 100      # the face survived encoding

@@ -122,6 +122,26 @@ def test_unplugged_camera_reconnects_and_webhook_loses_nothing(cfg, engine):
     assert [g for g in got if g[0] == "decision"] == [(e["type"], e["user_id"], e["frame"]) for e in decisions]
 
 
+def test_webhook_delivers_in_order_once_the_target_comes_back(tmp_path):
+    from edge.outputs.webhook import Webhook
+
+    port = free_port()
+    hook = Webhook(f"http://127.0.0.1:{port}/e", tmp_path / "q.db", timeout=1.0, retry_max=0.3, types=())
+    d = O.Dispatcher([hook])
+    for n in range(5):
+        d.publish({"type": "decision", "n": n})
+    assert wait_for(lambda: hook.pending() == 5 and hook.delivered == 0, 2)   # target down: all kept
+    Collector.received = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert wait_for(lambda: hook.pending() == 0)
+    finally:
+        server.shutdown()
+        d.close()
+    assert [e["n"] for e in Collector.received] == [0, 1, 2, 3, 4]
+
+
 def test_slow_output_never_blocks_the_loop():
     release = threading.Event()
     seen = []

@@ -392,8 +392,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+GLOBAL_WITH_VALUE = ("--config", "--home")
+GLOBAL_FLAGS = ("--json", "-v", "--verbose")
+
+
+def _hoist(argv: list[str]) -> list[str]:
+    """Global options are accepted after the command too (`edge run --config gate.toml`)."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok in GLOBAL_WITH_VALUE and i + 1 < len(argv):
+            front += argv[i:i + 2]
+            i += 2
+            continue
+        if tok in GLOBAL_FLAGS or tok.split("=", 1)[0] in GLOBAL_WITH_VALUE:
+            front.append(tok)
+        else:
+            rest.append(tok)
+        i += 1
+    return front + rest
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_hoist(list(sys.argv[1:] if argv is None else argv)))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format='{"level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
     try:

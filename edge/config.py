@@ -257,6 +257,8 @@ class DynamicLibraryConfig:
 class JsonlOutput:
     path: str = "events/events.jsonl"   # relative to EDGE_HOME; "" = off
     types: list = field(default_factory=list)   # empty = every event type
+    max_mb: float = 64.0             # rotate to .1 .. .<keep> past this size (SD cards fill up)
+    keep: int = 5
 
 
 @dataclass

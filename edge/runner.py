@@ -5,6 +5,7 @@ reopened with backoff; outputs run on their own threads. Ctrl-C / SIGTERM stop i
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -18,6 +19,7 @@ from .license import require
 from .pipeline import Pipeline
 
 log = logging.getLogger("edge.run")
+LOG_STATUS_EVERY = 10.0   # seconds between status lines when stderr is not a terminal
 LICENSE_RECHECK = 600.0   # seconds between license checks while running (expiry, clock)
 
 
@@ -57,6 +59,7 @@ class Runner:
         self.on_status = on_status or self._print_status
         self.started = 0.0
         self._license_checked = time.monotonic()
+        self._logged = 0.0
         self._tty = sys.stderr.isatty()
 
     def status(self, fps: float) -> dict:
@@ -75,8 +78,11 @@ class Runner:
         if self._tty:
             sys.stderr.write("\r" + line + " " * 4)
             sys.stderr.flush()
-        else:
-            log.info(line)
+        elif time.monotonic() - self._logged >= LOG_STATUS_EVERY:
+            # a service (journald, docker logs): one structured line every LOG_STATUS_EVERY seconds
+            self._logged = time.monotonic()
+            sys.stderr.write(json.dumps({"level": "INFO", "logger": "edge.run", "status": st}) + "\n")
+            sys.stderr.flush()
 
     def run(self, seconds: float | None = None) -> dict:
         self.started = time.monotonic()

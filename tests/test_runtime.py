@@ -286,3 +286,15 @@ def test_edge_run_cli_on_a_replay_folder(cfg, engine, tmp_path):
     assert summary["decisions"] == 1 and summary["frames"] > 40      # looped, one decision per pass
     ev = [json.loads(line) for line in events.read_text().splitlines()]
     assert [(e["user_id"], e["action"]) for e in ev if e["type"] == "decision"] == [("biden", "open")]
+
+
+def test_event_log_rotates(tmp_path):
+    log = O.JsonLines(tmp_path / "events.jsonl", max_mb=0.001, keep=2)     # ~1 KB per file
+    for n in range(100):
+        log.handle({"type": "decision", "n": n, "pad": "x" * 40})
+    log.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["events.jsonl", "events.jsonl.1", "events.jsonl.2"]
+    newest = [json.loads(x)["n"] for x in (tmp_path / "events.jsonl").read_text().splitlines()]
+    older = [json.loads(x)["n"] for x in (tmp_path / "events.jsonl.1").read_text().splitlines()]
+    assert older and newest and older[-1] + 1 == newest[0] and (newest or [0])[-1] == 99

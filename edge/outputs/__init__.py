@@ -99,12 +99,14 @@ class Dispatcher:
 
 
 class JsonLines(Sink):
-    """One JSON object per line; flushed per event, fsynced at most once a second."""
+    """One JSON object per line; flushed per event, fsynced at most once a second, rotated to
+    ``<file>.1`` .. ``<file>.<keep>`` past ``max_mb``."""
     name = "jsonl"
 
-    def __init__(self, path: Path, types=()):
+    def __init__(self, path: Path, types=(), max_mb: float = 64.0, keep: int = 5):
         self.path = Path(path)
         self.types = tuple(types)
+        self.max_bytes, self.keep = int(max_mb * 2**20), keep
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._f = open(self.path, "a", encoding="utf-8")
         self._synced = 0.0
@@ -115,6 +117,21 @@ class JsonLines(Sink):
         if time.monotonic() - self._synced > 1.0:
             os.fsync(self._f.fileno())
             self._synced = time.monotonic()
+        if self._f.tell() > self.max_bytes:
+            self._rotate()
+
+    def _rotate(self):
+        os.fsync(self._f.fileno())
+        self._f.close()
+        for i in range(self.keep - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{i}")
+            if older.exists():
+                os.replace(older, self.path.with_name(f"{self.path.name}.{i + 1}"))
+        if self.keep:
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink()
+        self._f = open(self.path, "a", encoding="utf-8")
 
     def close(self):
         self._f.flush()
@@ -138,7 +155,7 @@ def build(cfg, pin_factory=None) -> Dispatcher:
     sinks: list[Sink] = []
     if oc.jsonl.path:
         p = Path(oc.jsonl.path)
-        sinks.append(JsonLines(p if p.is_absolute() else cfg.home / p, oc.jsonl.types))
+        sinks.append(JsonLines(p if p.is_absolute() else cfg.home / p, oc.jsonl.types, oc.jsonl.max_mb, oc.jsonl.keep))
     if oc.webhook.url:
         from .webhook import Webhook
         sinks.append(Webhook(oc.webhook.url, cfg.home / "queue" / "webhook.db", oc.webhook.timeout,

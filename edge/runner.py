@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+from . import errors as E
 from . import outputs as O
 from . import sources as S
 from .config import Config
@@ -37,6 +38,9 @@ def camera_source(cfg: Config, uri: str | None = None) -> S.Source:
     cam = cfg.camera
     if uri:
         src = S.from_uri(uri, width=cam.width, height=cam.height, fps=cam.fps, paced=True, loop=cam.loop)
+    elif cam.kind != "picamera2" and not cam.uri:
+        raise E.EdgeError(E.PARARM_ERROR, f"camera.uri is empty for a {cam.kind} camera: set it in the config "
+                          "or give --source")
     else:
         src = S.make(cam.kind, cam.uri, cam.width, cam.height, cam.fps, paced=True, loop=cam.loop)
     if cam.second_kind:

@@ -73,6 +73,7 @@ class Replay(Source):
         self._cap = None
         self._i = 0
         self._t0 = None
+        self.skipped = 0
 
     def open(self):
         spec = self.spec
@@ -109,7 +110,14 @@ class Replay(Source):
             if self._i >= n and not (self.loop and n):
                 raise EndOfStream
             item = self._items[self._i % n]
-            img = I.load(item) if isinstance(item, Path) else item
+            try:
+                img = I.load(item) if isinstance(item, Path) else item
+            except E.EdgeError as e:
+                # one unreadable file in a replay folder is skipped, not a dead camera
+                log.warning("replay: skipping %s: %s", item, e.message)
+                self.skipped += 1
+                self._i += 1
+                return None
         ts = self._i / self.fps
         if self.paced:
             delay = self._t0 + ts - time.monotonic()

@@ -298,3 +298,27 @@ def test_event_log_rotates(tmp_path):
     newest = [json.loads(x)["n"] for x in (tmp_path / "events.jsonl").read_text().splitlines()]
     older = [json.loads(x)["n"] for x in (tmp_path / "events.jsonl.1").read_text().splitlines()]
     assert older and newest and older[-1] + 1 == newest[0] and (newest or [0])[-1] == 99
+
+
+def test_replay_folder_with_a_corrupt_frame(tmp_path, engine):
+    import cv2
+
+    scene = Scene([Actor(PUBLIC / "biden/biden_2.jpg", 0, 12, (300, 240), (320, 240))], 12,
+                  find_face=lambda img: engine.analyzer.largest(img).box)
+    for i in range(12):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.jpg"), scene.frame(i))
+    good = (tmp_path / "005.jpg").read_bytes()
+    (tmp_path / "005.jpg").write_bytes(good[: len(good) // 3])       # truncated
+    (tmp_path / "007.jpg").write_bytes(b"not an image at all")
+    src = S.Reconnecting(S.Replay(tmp_path))
+    src.open()
+    frames = []
+    while True:
+        try:
+            f = src.read()
+        except S.EndOfStream:
+            break
+        if f is not None:
+            frames.append(f.index)
+    assert frames == [0, 1, 2, 3, 4, 6, 8, 9, 10, 11]
+    assert src.inner.skipped == 2 and src.stats.reconnects == 0

@@ -340,3 +340,13 @@ def test_vendor_and_device_commands_as_processes(tmp_path):
     finally:
         srv.terminate()
         srv.wait(10)
+
+
+def test_interrupted_write_leaves_the_license_usable(tmp_path, vendor):
+    """A power cut during a write leaves a stray temporary file; the license and its clock
+    record are each replaced whole (write, fsync, rename), never half-written."""
+    dev = device(tmp_path, vendor)
+    dev.activate_online(vendor.add_serials(1)[0], vendor.url)
+    (dev.dir / ".state.json.4242.tmp").write_text('{"serial": "half')
+    (dev.dir / ".license.json.4242.tmp").write_bytes(b"\x00" * 10)
+    assert dev.check()["kind"] == "online"

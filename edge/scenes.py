@@ -92,15 +92,3 @@ class Scene:
 
     def __iter__(self):
         return (self.frame(i) for i in range(self.frames))
-
-    def visible(self, i: int) -> list[Actor]:
-        """Actors whose whole face is inside frame ``i``."""
-        w, h = self.size
-        out = []
-        for a in self.actors:
-            if a.on(i):
-                cx, cy = a.centre(i)
-                r = a.face_px / 2
-                if r <= cx <= w - r and r <= cy <= h - r:
-                    out.append(a)
-        return out

@@ -60,10 +60,6 @@ class Tracker:
         self._next = 1
         self._prev_ts = None
 
-    def reset(self):
-        self.tracks.clear()
-        self._prev_ts = None
-
     @staticmethod
     def _plausible(t: Track, f: Face, ts: float) -> bool:
         """A followed face that jumped or changed size abruptly is a neighbour, not this track

@@ -363,8 +363,8 @@ class Paired(Source):
     liveness needs both views of the same instant.
     """
 
-    def __init__(self, rgb: Source, second: Source, max_skew: float = 0.05, camera: str = "nir"):
-        self.rgb, self.second, self.max_skew, self.camera = rgb, second, max_skew, camera
+    def __init__(self, rgb: Source, second: Source, max_skew: float = 0.05):
+        self.rgb, self.second, self.max_skew = rgb, second, max_skew
         self.name = f"{rgb.name}+{second.name}"
         self._pending: list[Frame] = []
 

@@ -31,12 +31,18 @@ def _ms(fn, repeat):
     return min(out), val  # best of `repeat` per image; medians are taken across images
 
 
+def shared_public() -> Path | None:
+    """``../shared/faces/public`` beside the checkout, when it is there (development, CI)."""
+    p = Path(__file__).resolve().parents[2] / "shared" / "faces" / "public"
+    return p if p.is_dir() else None
+
+
 def _images(arg: str | None, cfg: Config) -> list[Path]:
     if arg:
         root = Path(arg)
     else:
-        shared = Path(__file__).resolve().parents[2] / "shared" / "faces" / "public"
-        if shared.is_dir():
+        shared = shared_public()
+        if shared:
             root = shared
         else:
             from .demo import demo_photos

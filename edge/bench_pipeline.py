@@ -178,10 +178,12 @@ def latency(cfg: Config, eng, who, passes: int = 12, stay: int = 40, gap: int = 
 
 
 def _root(images) -> Path:
+    from .bench import shared_public
+
     if images:
         return Path(images)
-    shared = Path(__file__).resolve().parents[2] / "shared" / "faces" / "public"
-    if shared.is_dir():
+    shared = shared_public()
+    if shared:
         return shared
     raise E.EdgeError(E.FILE_NOT_EXIST, "give --images: a folder with one sub-folder of photos per person")
 

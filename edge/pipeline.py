@@ -235,7 +235,7 @@ class Pipeline:
     # ---- prompts and events -----------------------------------------------------------------
     def _prompt(self, t: Track, st: TrackState, q: Q.QualityResult, frame: Frame) -> list[dict]:
         r = q.reason
-        if st.decided is not None or r is None:
+        if st.decided is not None:
             return []
         if r.key == st.prompt_key and frame.ts - st.prompt_ts < self.dc.prompt_interval:
             return []

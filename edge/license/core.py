@@ -20,6 +20,7 @@ from .. import errors as E
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TYPO = str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"})
 FORMAT = 1
+CLOCK_SKEW = 300.0   # seed: activation needs the device clock within ~5 minutes of the issuer's
 
 
 def _check_char(body: str) -> str:

@@ -27,8 +27,6 @@ from .. import errors as E
 from . import core
 from . import fingerprint as FP
 
-CLOCK_SKEW = 300.0   # seed: the device clock within ~5 minutes of the issuer's
-
 
 def _when(t: float | None) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds") if t else "never"
@@ -117,7 +115,7 @@ class Licensing:
         again, or re-activating, is also how a device whose clock was wrong recovers)."""
         p = self._verify(doc)
         now = self.clock()
-        if now < p["issued"] - CLOCK_SKEW:
+        if now < p["issued"] - core.CLOCK_SKEW:
             raise E.EdgeError(E.NOT_AUTHORIZED, f"the device clock ({_when(now)}) is behind the license's issue "
                               f"time ({_when(p['issued'])}): set the date and time and import it again")
         core.write_atomic(self.license_path, json.dumps(doc, indent=1).encode())

@@ -18,7 +18,6 @@ from . import core
 from . import fingerprint as FP
 
 TRIAL_DAYS = 90            # seed: test serials are valid 3 months from activation
-CLOCK_SKEW = 300.0         # seed: activation needs the device clock within ~5 minutes
 CLOCK_TOLERANCE = 7200.0   # a board without RTC may boot up to this far behind the last-seen time
 
 SCHEMA = """
@@ -111,7 +110,7 @@ class Vendor:
             raise E.EdgeError(E.DEVICE_ID_EMPTY, "the request carries no device fingerprint: run "
                               "`edge license fingerprint` on the device and check it reads its hardware")
         now = self.clock()
-        if device_time is not None and abs(device_time - now) > CLOCK_SKEW:
+        if device_time is not None and abs(device_time - now) > core.CLOCK_SKEW:
             raise E.EdgeError(E.NOT_AUTHORIZED, f"the device clock is {abs(device_time - now) / 60:.0f} minutes "
                               "off the license server's: set the date and time (or enable NTP) and activate again",
                               server_time=now)

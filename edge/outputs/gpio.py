@@ -2,7 +2,7 @@
 decisions, and Wiegand 26/34 of the user's card number on two lines.
 
 The card number is the ``card`` field of the user's ``user_info`` JSON, e.g.
-``edge user add photo.jpg alice staff --info '{"card": 12345}'``.
+``edge user add photo.jpg --user alice --group staff --info '{"card": 12345}'``.
 """
 from __future__ import annotations
 

@@ -217,7 +217,7 @@ def _licensing(args):
 
 
 def cmd_license(args):
-    from .license import core
+    from .files import write_atomic
     from .license import fingerprint as FP
 
     if args.lcmd == "fingerprint":
@@ -233,7 +233,7 @@ def cmd_license(args):
         return lic.activate_online(args.serial, server, args.timeout)
     if args.lcmd == "request":
         req = lic.request(args.serial)
-        core.write_atomic(Path(args.output), json.dumps(req, indent=1).encode(), 0o644)
+        write_atomic(Path(args.output), json.dumps(req, indent=1).encode(), 0o644)
         return {"file": args.output, "device_id": req["device_id"],
                 "next": "send this file to the vendor; import the license file you get back with "
                         "`edge license import FILE`"}

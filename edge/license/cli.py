@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from .. import errors as E
+from ..files import write_atomic
 from . import core
 
 
@@ -33,7 +34,7 @@ def _vendor(args):
 
 def _write(doc: dict, out: str | None):
     if out:
-        core.write_atomic(Path(out), json.dumps(doc, indent=1).encode(), 0o644)
+        write_atomic(Path(out), json.dumps(doc, indent=1).encode(), 0o644)
         return {"file": out}
     return doc
 

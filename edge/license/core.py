@@ -114,21 +114,3 @@ def read_json(path: str | Path, what: str) -> dict:
         return json.loads(p.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise E.EdgeError(E.LICENSE_KEY_INVALID, f"{p} is not a {what} (not JSON)") from None
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write-then-rename with fsync: a power cut leaves the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)

@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from .. import errors as E
+from ..files import write_atomic
 from . import core
 from . import fingerprint as FP
 
@@ -107,7 +108,7 @@ class Licensing:
         p = core.verify(self.key, doc, "revocations")
         cur = self._revocations()
         if cur is None or p["issued"] >= cur["issued"]:
-            core.write_atomic(self.dir / "revocations.json", json.dumps(doc).encode())
+            write_atomic(self.dir / "revocations.json", json.dumps(doc).encode())
         return {"revoked_serials": len(p["serials"])}
 
     def install(self, doc: dict) -> dict:
@@ -118,7 +119,7 @@ class Licensing:
         if now < p["issued"] - core.CLOCK_SKEW:
             raise E.EdgeError(E.NOT_AUTHORIZED, f"the device clock ({_when(now)}) is behind the license's issue "
                               f"time ({_when(p['issued'])}): set the date and time and import it again")
-        core.write_atomic(self.license_path, json.dumps(doc, indent=1).encode())
+        write_atomic(self.license_path, json.dumps(doc, indent=1).encode())
         self._save_state(doc, now)
         return self.check()
 
@@ -149,7 +150,7 @@ class Licensing:
     def _save_state(self, doc: dict, last_seen: float) -> None:
         body = {"serial": doc["payload"]["serial"], "last_seen": last_seen}
         mac = hmac.new(self._state_key(doc), core.canonical(body), hashlib.sha256).hexdigest()
-        core.write_atomic(self.dir / "state.json", json.dumps(body | {"mac": mac}).encode())
+        write_atomic(self.dir / "state.json", json.dumps(body | {"mac": mac}).encode())
 
     def _load_state(self, doc: dict) -> float:
         path = self.dir / "state.json"

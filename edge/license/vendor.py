@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .. import errors as E
+from ..files import write_atomic
 from . import core
 from . import fingerprint as FP
 
@@ -44,9 +45,9 @@ def keygen(directory: Path) -> dict:
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    core.write_atomic(priv_path, pem, 0o600)
+    write_atomic(priv_path, pem, 0o600)
     pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    core.write_atomic(pub_path, pub, 0o644)
+    write_atomic(pub_path, pub, 0o644)
     return {"private_key": str(priv_path), "public_key": str(pub_path),
             "key_id": core.key_id(core.public_raw(key.public_key()))}
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import cards
 from .. import errors as E
+from ..files import write_atomic
 from ..progress import Progress
 
 log = logging.getLogger("edge.models")
@@ -121,9 +122,7 @@ def _extract(archive: Path, member: str, dest: Path) -> Path:
                 data = t.extractfile(names[0]).read()
     if data is None:
         raise E.EdgeError(E.FILE_NOT_EXIST, f"{archive.name} has no {member}")
-    tmp = dest.with_suffix(".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, dest)
+    write_atomic(dest, data, 0o644)
     return dest
 
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from .. import errors as E
+from ..files import write_atomic
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -75,7 +76,6 @@ def session(card: dict, threads: int = 1):
 
 def write_card(models_dir: Path, card: dict) -> Path:
     path = card_path(models_dir, card["id"])
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({k: v for k, v in card.items() if not k.startswith("_")}, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps({k: v for k, v in card.items() if not k.startswith("_")}, indent=2) + "\n")
+                 .encode(), 0o644)
     return path

@@ -49,7 +49,7 @@ def _ssd_anchors(size: int, strides: list[int], per_cell_for_stride) -> np.ndarr
     return np.concatenate(out).astype(np.float32)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of one box a (x1,y1,x2,y2) with boxes b (N,4)."""
     x1 = np.maximum(a[0], b[:, 0]); y1 = np.maximum(a[1], b[:, 1])
     x2 = np.minimum(a[2], b[:, 2]); y2 = np.minimum(a[3], b[:, 3])
@@ -67,7 +67,7 @@ def weighted_nms(boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: fl
     for i in range(len(scores)):
         if not alive[i]:
             continue
-        overlap = _iou(boxes[i], boxes) > iou
+        overlap = iou_xyxy(boxes[i], boxes) > iou
         overlap &= alive
         w = scores[overlap][:, None]
         box = (boxes[overlap] * w).sum(0) / w.sum()

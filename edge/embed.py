@@ -79,6 +79,12 @@ class DlibResNet(Embedder):
         return self.sess.run(None, {self.input_name: np.ascontiguousarray(x)})[0].astype(np.float32)
 
 
+def arcface_chip(img: np.ndarray, five: np.ndarray, flags: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """The 112x112 face aligned on the five points (ArcFace's template)."""
+    M = align.similarity(five, ARCFACE_TEMPLATE)
+    return cv2.warpAffine(img, M, (112, 112), flags=flags)
+
+
 class ArcFace(Embedder):
     """Any ArcFace-style ONNX embedder: 112x112 RGB, (x - 127.5) / 127.5, NCHW unless the card
     says NHWC; the card gives ``metric.same_person_cosine``."""
@@ -91,8 +97,7 @@ class ArcFace(Embedder):
         self.bgr = "BGR" in card["input"].get("layout", "RGB")
 
     def chip(self, img, dlib5, five):
-        M = align.similarity(five, ARCFACE_TEMPLATE)
-        return cv2.warpAffine(img, M, (self.size, self.size), flags=cv2.INTER_LINEAR)
+        return arcface_chip(img, five)
 
     def embed_chips(self, chips):
         x = chips if self.bgr else chips[..., ::-1]

@@ -109,11 +109,10 @@ class Pipeline:
             detections = self.analyzer.detect(img)
             self._last_detect = ts
             self.stats.detections += 1
-        before = set(self.tracker.tracks)
         seen, ended = self.tracker.step(ts, detections, lambda f: self.analyzer.follow(img, f))
         self.stats.frames += 1
         self.stats.faces = len(seen)
-        self.stats.tracks += len(set(self.tracker.tracks) - before)
+        self.stats.tracks = self.tracker.started
         events: list[dict] = []
         for t in ended:
             events += self._ended(t, frame)

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from . import align
 from .config import QualityConfig
-from .embed import ARCFACE_TEMPLATE
+from .embed import arcface_chip
 from .faces import Face
 
 # region -> (x0, y0, x1, y1) in the 112x112 ArcFace-aligned face
@@ -80,8 +79,7 @@ class QualityResult:
 
 def occlusion(img: np.ndarray, face: Face) -> dict:
     """Per-region occlusion estimate 0-1 (share of non-skin pixels; see module docstring)."""
-    M = align.similarity(np.asarray(face.landmarks5), ARCFACE_TEMPLATE)
-    chip = cv2.warpAffine(img, M, (112, 112), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
+    chip = arcface_chip(img, np.asarray(face.landmarks5), cv2.INTER_AREA)
     # gain to a mid-grey face first: chroma shrinks with light, and a dark face is "too dark",
     # not "occluded"
     gain = float(np.clip(140.0 / (float(cv2.cvtColor(chip[30:100, 24:88], cv2.COLOR_BGR2GRAY).mean()) + 1.0), 0.5, 4.0))

@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from .detect import iou_xyxy
 from .faces import Face
 
 
@@ -44,13 +45,9 @@ def _centre(box) -> np.ndarray:
 
 
 def iou(a, b) -> float:
-    ax1, ay1, ax2, ay2 = a[0], a[1], a[0] + a[2], a[1] + a[3]
-    bx1, by1, bx2, by2 = b[0], b[1], b[0] + b[2], b[1] + b[3]
-    iw = max(0.0, min(ax2, bx2) - max(ax1, bx1))
-    ih = max(0.0, min(ay2, by2) - max(ay1, by1))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return float(inter / union) if union > 0 else 0.0
+    """IoU of two (x, y, w, h) boxes."""
+    xyxy = lambda r: np.array([r[0], r[1], r[0] + r[2], r[1] + r[3]], np.float64)
+    return float(iou_xyxy(xyxy(a), xyxy(b)[None])[0])
 
 
 class Tracker:
@@ -59,6 +56,10 @@ class Tracker:
         self.tracks: dict[int, Track] = {}
         self._next = 1
         self._prev_ts = None
+
+    @property
+    def started(self) -> int:
+        return self._next - 1
 
     @staticmethod
     def _plausible(t: Track, f: Face, ts: float) -> bool:

@@ -47,5 +47,19 @@ def engine(cfg):
     e.close()
 
 
+def frames(src):
+    """Open a frame source and yield its frames until it ends (None = no frame yet: skipped)."""
+    from edge.sources import EndOfStream
+
+    src.open()
+    while True:
+        try:
+            f = src.read()
+        except EndOfStream:
+            return
+        if f is not None:
+            yield f
+
+
 def photos(identity):
     return sorted((PUBLIC / identity).iterdir())

@@ -17,7 +17,7 @@ import pytest
 from edge import sources as S
 from edge.pipeline import Pipeline
 from edge.scenes import Actor, Scene
-from tests.conftest import PUBLIC
+from tests.conftest import PUBLIC, frames
 
 ENROLLED = {"obama": "obama/obama_1.jpg", "biden": "biden/biden_1.jpg",
             "rose_leslie": "rose_leslie/rose_leslie_1.jpg", "alex_lacamoire": "alex_lacamoire/alex_lacamoire_1.png"}
@@ -39,17 +39,12 @@ def enrol(engine, group="staff", **info):
 
 
 def play(pipe, scene, on_frame=None):
-    src = S.Replay(scene, fps=25)
-    src.open()
     events = []
-    while True:
-        try:
-            fr = src.read()
-        except S.EndOfStream:
-            return events
+    for fr in frames(S.Replay(scene, fps=25)):
         events += pipe.process(fr)
         if on_frame:
             on_frame(fr)
+    return events
 
 
 def test_gate_scene_one_decision_per_person_and_stable_tracks(cfg, engine):
@@ -211,16 +206,7 @@ def test_dynamic_library_refreshes_a_live_confident_match(cfg, engine):
 def test_rgb_and_nir_frames_pair_by_timestamp():
     rgb = S.Replay([np.full((4, 4, 3), i, np.uint8) for i in range(10)], fps=10)
     nir = S.Replay([np.full((4, 4, 3), 100 + i, np.uint8) for i in range(20)], fps=20)
-    pair = S.Paired(rgb, nir, max_skew=0.03)
-    pair.open()
-    got = []
-    while True:
-        try:
-            f = pair.read()
-        except S.EndOfStream:
-            break
-        if f is not None:
-            got.append((int(f.image[0, 0, 0]), int(f.paired[0, 0, 0])))
+    got = [(int(f.image[0, 0, 0]), int(f.paired[0, 0, 0])) for f in frames(S.Paired(rgb, nir, max_skew=0.03))]
     # NIR runs twice as fast: RGB frame i (t = i/10) pairs with NIR frame 2i (t = 2i/20)
     assert got and all(n == 100 + 2 * r for r, n in got)
 
@@ -259,12 +245,6 @@ def test_video_file_source(tmp_path, engine):
     w.release()
     src = S.from_uri(str(path), paced=False)
     assert isinstance(src, S.Replay)
-    src.open()
-    frames = []
-    while True:
-        try:
-            frames.append(src.read())
-        except S.EndOfStream:
-            break
-    assert len(frames) == 30 and frames[0].image.shape == (480, 640, 3)
-    assert engine.analyzer.largest(frames[10].image).box[2] > 100      # the face survived encoding
+    got = list(frames(src))
+    assert len(got) == 30 and got[0].image.shape == (480, 640, 3)
+    assert engine.analyzer.largest(got[10].image).box[2] > 100      # the face survived encoding

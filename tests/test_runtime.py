@@ -16,7 +16,7 @@ from edge import sources as S
 from edge import wiegand
 from edge.runner import Runner
 from edge.scenes import Actor, Scene
-from tests.conftest import PUBLIC
+from tests.conftest import PUBLIC, frames
 from tests.test_pipeline import enrol
 
 
@@ -183,9 +183,9 @@ def test_relay_and_wiegand_on_mock_pins(cfg):
     changes = [s for a, s in zip(relay.states, relay.states[1:]) if s.state != a.state]
     assert [s.state for s in changes][0] == 1 and changes[-1].state == 0
     assert changes[-1].timestamp - changes[0].timestamp >= 0.19   # pin clock rounding
-    frames = reader.flush()
-    assert [wiegand.decode(fr) for fr in frames] == [(18, 4242)]      # only the open with a card
-    assert len(frames[0]) == 26
+    received = reader.flush()
+    assert [wiegand.decode(fr) for fr in received] == [(18, 4242)]      # only the open with a card
+    assert len(received[0]) == 26
 
 
 @pytest.mark.parametrize("bits,facility,card", [(26, 0, 0), (26, 255, 65535), (34, 1234, 56789)])
@@ -311,14 +311,5 @@ def test_replay_folder_with_a_corrupt_frame(tmp_path, engine):
     (tmp_path / "005.jpg").write_bytes(good[: len(good) // 3])       # truncated
     (tmp_path / "007.jpg").write_bytes(b"not an image at all")
     src = S.Reconnecting(S.Replay(tmp_path))
-    src.open()
-    frames = []
-    while True:
-        try:
-            f = src.read()
-        except S.EndOfStream:
-            break
-        if f is not None:
-            frames.append(f.index)
-    assert frames == [0, 1, 2, 3, 4, 6, 8, 9, 10, 11]
+    assert [f.index for f in frames(src)] == [0, 1, 2, 3, 4, 6, 8, 9, 10, 11]
     assert src.inner.skipped == 2 and src.stats.reconnects == 0

@@ -93,13 +93,13 @@ class Licensing:
         kind = doc.get("payload", {}).get("type") if isinstance(doc, dict) else None
         if kind == "bundle":
             payload = core.verify(self.key, doc, "bundle")
-            fp = self.fingerprint()["components"]
+            fp = self.fingerprint()
             for lic in payload.get("licenses", []):
                 p = lic.get("payload", {}) if isinstance(lic, dict) else {}
-                if FP.matches(p.get("fingerprint") or {}, fp)[0]:
+                if FP.matches(p.get("fingerprint") or {}, fp["components"])[0]:
                     return self.install(lic)
             raise E.EdgeError(E.LICENSE_ALREADY_USED, "this batch bundle has no license for this device "
-                              f"(device id {self.fingerprint()['device_id']}): ask the vendor to add it")
+                              f"(device id {fp['device_id']}): ask the vendor to add it")
         if kind == "revocations":
             return self.import_revocations(doc)
         return self.install(doc)

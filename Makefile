@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export EDGE_HOME ?= $(CURDIR)/.edge-home
 
-.PHONY: demo test soak setup setup-test models clean
+.PHONY: demo test test-fast soak setup setup-test models clean
 SOAK_MINUTES ?= 10
 
 $(BIN)/python:
@@ -24,8 +24,14 @@ models: setup
 demo: models
 	$(BIN)/edge demo
 
+# seconds: tests that need no model pack and no photos (tests/unit)
+test-fast: setup-test
+	$(BIN)/python -m pytest -q tests/unit
+
+# both tiers: the fast tests, then everything on the real photos in ../shared
 test: setup-test models
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q --ignore=tests/unit
 
 # resident memory of `edge run`'s loop on a looping replay; fails above 5 % growth
 soak: setup-test models

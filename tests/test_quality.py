@@ -101,14 +101,3 @@ def test_presets_follow_the_api_table(analyzer):
     # a partial face passes LOW without the inside-the-frame rule (completeness 0 allowed)
     part = I.load(EDGE / "obama_partial_face_1.jpg")
     assert "BeyondPreviewFrame" not in names(gate(analyzer, part, preset="LOW", require_inside=False))
-
-
-def test_bad_quality_config_is_refused():
-    from edge import config as C
-    from edge import errors as E
-
-    with pytest.raises(E.EdgeError) as e:
-        QualityConfig(preset="MEDIUM").validate()
-    assert e.value.code == E.PARARM_ERROR and "LOW, NORMAL, HIGH" in e.value.message
-    with pytest.raises(E.EdgeError):
-        C.Config(quality=QualityConfig(max_yaw=120)).validate()

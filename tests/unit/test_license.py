@@ -17,49 +17,7 @@ from edge.license.device import Licensing
 from edge.license.server import serve_in_thread
 from edge.license.vendor import Vendor, keygen
 
-DEVICES = Path(__file__).parent / "fixtures" / "devices"
-T0 = time.time()              # "now" for the vendor and device clocks the tests move
-
-
-class Clock:
-    def __init__(self, t=T0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-
-def err(fn, code):
-    with pytest.raises(E.EdgeError) as e:
-        fn()
-    assert e.value.code == code, e.value
-    assert len(e.value.message) > 30          # a sentence saying what to do
-    return e.value
-
-
-@pytest.fixture
-def vendor(tmp_path):
-    d = tmp_path / "vendor"
-    keygen(d)
-    clock = Clock()
-    v = Vendor(d / "vendor.db", d / "vendor.key", clock=clock)
-    srv = serve_in_thread(v)
-    v.url = f"http://127.0.0.1:{srv.server_address[1]}"
-    v.pub = d / "vendor.pub"
-    yield v
-    srv.shutdown()
-    v.close()
-
-
-def device(tmp_path, vendor, name="rpi4", home="home", clock=None):
-    """A device: its own EDGE_HOME with the vendor key installed, and a copy of a recorded tree."""
-    root = tmp_path / f"{home}-root"
-    if not root.exists():
-        shutil.copytree(DEVICES / name, root)
-    h = tmp_path / home
-    (h / "license").mkdir(parents=True, exist_ok=True)
-    shutil.copy(vendor.pub, h / "license" / "vendor.pub")
-    return Licensing(h, h / "license" / "vendor.pub", root, clock or vendor.clock)
+from tests.licensing import DEVICES, T0, Clock, device, err, vendor  # noqa: F401  (vendor: fixture)
 
 
 # ---- fingerprints ---------------------------------------------------------------------------
@@ -106,27 +64,6 @@ def test_serial_numbers_have_a_check_character():
 
 
 # ---- activation flows ----------------------------------------------------------------------
-def test_online_activation_end_to_end_and_enforcement(tmp_path, vendor, models_dir):
-    serial = vendor.add_serials(1, {"max_users": 5000, "modes": ["gate"]})[0]
-    dev = device(tmp_path, vendor)
-    cfg = C.load(home=dev.dir.parent, models_dir=models_dir)
-    cfg.license.root = str(dev.root)
-    from edge.engine import FaceEngine
-    err(lambda: FaceEngine(cfg), E.LICENSE_FILE_NOT_EXIST)     # vendor key installed, not activated
-    p = dev.activate_online(serial, vendor.url)
-    assert p["serial"] == serial and p["kind"] == "online" and p["expires"] is None
-    assert dev.status()["activated"] is True
-    eng = FaceEngine(cfg)                                         # recognition runs now ...
-    assert cfg.library.max_users == 5000                          # ... within the licensed size
-    from edge.pipeline import Pipeline
-    Pipeline(cfg, eng)                                            # the gate mode is licensed
-    cfg.decision.mode = "attendance"
-    err(lambda: Pipeline(cfg, eng), E.NOT_AUTHORIZED)             # attendance is not
-    eng.close()
-    # the license survives a restart with no network (new process = new Licensing, server gone)
-    assert device(tmp_path, vendor).check()["serial"] == serial
-
-
 def test_offline_activation_through_both_command_lines(tmp_path, vendor, capsys):
     from edge.cli import main as edge
     from edge.license.cli import main as edge_license

@@ -51,6 +51,8 @@ class TrackState:
     spoof_sent: bool = False
     prompt_key: str | None = None
     prompt_ts: float = -math.inf
+    library_gen: int = -1               # library generation of the latest recognition attempt
+    retry: int = 0                      # prompt attempts left after the library changed
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Pipeline:
         self.last_open: dict[str, float] = {}
         self.stats = PipelineStats()
         self._last_detect = -math.inf
+        self.library_gen = -1               # the generation the shared library held at this frame
         self.id_unit = None
         if self.dc.mode == "verify":
             img = I.load(self.dc.id_photo)
@@ -110,6 +113,10 @@ class Pipeline:
             self._last_detect = ts
             self.stats.detections += 1
         seen, ended = self.tracker.step(ts, detections, lambda f: self.analyzer.follow(img, f))
+        if self.id_unit is None:
+            # one query per frame: enrolments and deletions by any process are in the index the
+            # next time a face is recognised, and tracks can react to the change (_track_frame)
+            self.library_gen = self.engine.library.sync()
         self.stats.frames += 1
         self.stats.faces = len(seen)
         self.stats.tracks = self.tracker.started
@@ -134,7 +141,11 @@ class Pipeline:
         paired = orient(frame.paired, cam.rotate, cam.mirror) if frame.paired is not None else None
         st.candidates.append(Candidate(q.score, frame.ts, img, t.face, paired))
         st.candidates = sorted(st.candidates, key=lambda c: -c.score)[:self.dc.best_frames]
-        slow = st.decided is not None or st.unknown_sent
+        if st.unknown_sent and st.decided is None and 0 <= st.library_gen != self.library_gen:
+            # found unknown against an older library, and someone was enrolled since (perhaps the
+            # person standing here): try again on the next frames, not after the re-check interval
+            st.retry, st.library_gen = self.dc.vote_window, self.library_gen
+        slow = (st.decided is not None or st.unknown_sent) and not st.retry
         if st.good < self.dc.min_frames or (slow and frame.ts - st.last_attempt < self.dc.recheck):
             return []
         return self._attempt(t, st, frame)
@@ -144,6 +155,8 @@ class Pipeline:
         best = st.candidates[0]
         st.candidates = []
         st.last_attempt = frame.ts
+        st.library_gen = self.library_gen
+        st.retry = max(0, st.retry - 1)
         live = self.liveness(Frame(best.image, best.ts, frame.index, frame.camera, best.paired), best.face)
         if not live.passed:
             st.spoof_fails += 1

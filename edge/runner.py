@@ -53,6 +53,8 @@ class Runner:
     def __init__(self, cfg: Config, engine, source: S.Source, dispatcher: O.Dispatcher | None = None,
                  status_every: float = 1.0, on_status=None):
         self.cfg = cfg
+        if cfg.decision.mode != "verify":
+            engine.library.quick_check()   # the service starts: the whole database, once
         self.dispatcher = dispatcher if dispatcher is not None else O.build(cfg)
         self.pipeline = Pipeline(cfg, engine, emit=self.dispatcher.publish)
         cam = cfg.camera
@@ -72,6 +74,7 @@ class Runner:
         return {"fps": round(fps, 1), "frames": p.frames, "faces": p.faces, "tracks": p.tracks,
                 "decisions": p.decisions, "unknown": p.unknown, "spoof": p.spoof, "drops": s.dropped,
                 "reconnects": s.reconnects, "camera": "ok" if s.connected else "reconnecting",
+                "library_generation": self.pipeline.library_gen,
                 "outputs": self.dispatcher.stats(), "rss_mb": round(rss_mb(), 1)}
 
     def _print_status(self, st: dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -242,6 +243,19 @@ def cmd_license(args):
     raise E.EdgeError(E.ILLEGAL_PARAMS, f"unknown license command {args.lcmd}")
 
 
+def cmd_library(args):
+    from .library import check as LC
+
+    cfg = _cfg(args)
+    if args.libcmd == "reset":
+        return LC.reset(cfg.db_path)
+    eng = _engine(args)
+    try:
+        return LC.check(eng.library, cfg.home, vacuum=args.vacuum)
+    finally:
+        eng.close()
+
+
 def cmd_demo(args):
     from . import demo
 
@@ -386,6 +400,13 @@ def build_parser() -> argparse.ArgumentParser:
     a = ls.add_parser("import", help="install a license file, a batch bundle or a revocation list")
     a.add_argument("file")
     x.set_defaults(fn=cmd_license)
+    x = sub.add_parser("library", help="library integrity: check everything, start over after damage")
+    lib_sub = x.add_subparsers(dest="libcmd", required=True)
+    a = lib_sub.add_parser("check", help="quick_check, every sealed value, the index, the key, file modes")
+    a.add_argument("--vacuum", action="store_true", help="also rewrite the file so no freed page keeps old data")
+    lib_sub.add_parser("reset", help="after a damaged database was set aside: retire its key so the next "
+                                     "command starts an empty library (the damaged copy and the key are kept)")
+    x.set_defaults(fn=cmd_library)
     x = sub.add_parser("demo", help="enrol and recognise the people in the demo photos (no camera)")
     x.add_argument("--source", help="folder of photos (default: face_recognition's MIT test photos, from PyPI)")
     x.set_defaults(fn=cmd_demo)
@@ -414,6 +435,8 @@ def _hoist(argv: list[str]) -> list[str]:
 
 
 def main(argv=None) -> int:
+    # whatever the installer's or the service manager's umask: what edge writes is owner-only
+    os.umask(os.umask(0o077) | 0o077)
     args = build_parser().parse_args(_hoist(list(sys.argv[1:] if argv is None else argv)))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format='{"level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')

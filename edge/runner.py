@@ -54,7 +54,7 @@ class Runner:
                  status_every: float = 1.0, on_status=None):
         self.cfg = cfg
         if cfg.decision.mode != "verify":
-            engine.library.quick_check()   # the service starts: the whole database, once
+            engine.library.check_structure()   # the service starts: the database, once
         self.dispatcher = dispatcher if dispatcher is not None else O.build(cfg)
         self.pipeline = Pipeline(cfg, engine, emit=self.dispatcher.publish)
         cam = cfg.camera

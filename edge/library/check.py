@@ -1,8 +1,9 @@
 """`edge library check`: everything about the library that can be verified on the device.
 
-- ``PRAGMA quick_check`` of the whole database (the structure of every table);
-- every sealed value (templates, crops, points, thumbnails) authenticates under the key: a single
-  flipped byte in any of them is found, which no SQLite check can see;
+- ``PRAGMA integrity_check`` of the whole database (every table, every index against its table);
+- every sealed value (templates, crops, points, thumbnails) authenticates under the key, and every
+  row of groups, users, members and faces has its MAC: a single flipped byte in any of them is
+  found, which no SQLite check can see;
 - the in-memory index holds exactly this model's faces, with the stored templates;
 - the saved index file: current, behind (caught up from the change log), or not trusted;
 - the key: which board identifiers it is bound to;
@@ -19,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from . import sealing
-from .store import Store
+from .store import MACS, Store, mac_ok
 
 
 def check(lib, home: Path, vacuum: bool = False) -> dict:
     db = lib.db
-    lib.quick_check()                      # sets a structurally damaged database aside
+    lib.check_structure(full=True)         # sets a structurally damaged database aside
     bad: list[str] = []
     n_values = 0
     with lib._lock:
@@ -50,6 +51,10 @@ def check(lib, home: Path, vacuum: bool = False) -> dict:
                         n_values += 1
                     except sealing.Damaged as e:
                         bad.append(str(e))
+            for t in MACS:
+                n_bad = db.execute(f"SELECT COUNT(*) FROM {t} x WHERE NOT ({mac_ok(t, 'x')})").fetchone()[0]
+                if n_bad:
+                    bad.append(f"{n_bad} rows of {t} fail their MAC")
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             counts = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                       for t in ("users", "groups", "members", "faces", "face_images", "changes")}
@@ -58,11 +63,12 @@ def check(lib, home: Path, vacuum: bool = False) -> dict:
             db.execute("ROLLBACK")
             raise
     if bad:
-        raise lib._set_aside(f"{len(bad)} sealed values fail authentication, e.g. {bad[0]}")
+        raise lib._set_aside(f"{len(bad)} sealed values or rows fail authentication, e.g. {bad[0]}")
     index = _index_state(lib, templates, meta)
     out = {"ok": True, "library_id": meta.get("library_id"), "generation": int(meta.get("generation", 0)),
            "users": counts["users"], "groups": counts["groups"], "faces": counts["faces"],
-           "quick_check": "ok", "sealed_values_verified": n_values, "index": index,
+           "integrity_check": "ok", "sealed_values_verified": n_values,
+           "rows_verified": sum(counts[t] for t in MACS), "index": index,
            "key": {"file": str(lib.store.key_path), "bound_to": lib.sealer.bound_to,
                    "board_bound": any(n in sealing.BOARD for n in lib.sealer.bound_to)},
            "change_log": {"rows": counts["changes"], "kept_from_generation": int(meta.get("log_floor", 0))},

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -87,12 +88,19 @@ def _wrap_sets(names: list[str]) -> list[list[str]]:
 
 
 class Sealer:
-    """AES-256-GCM with the library's data key; ``seal``/``open`` one value bound to its row."""
+    """AES-256-GCM with the library's data key; ``seal``/``open`` one value bound to its row.
+    ``mac`` authenticates the plain columns of a row (ids, names, times), which SQLite's own
+    checks cannot vouch for: a flipped byte in a user id would otherwise just read as another id."""
 
     def __init__(self, data_key: bytes, library_id: str, bound_to: list[str]):
         self._aead = AESGCM(data_key)
+        self._mac_key = HKDF(hashes.SHA256(), 32, None, b"edge library row mac|" + library_id.encode()).derive(data_key)
         self.library_id = library_id
         self.bound_to = bound_to          # the identifier names the unwrapping key came from
+
+    def mac(self, table: str, *values) -> bytes:
+        msg = json.dumps([table, *values], separators=(",", ":"), ensure_ascii=False).encode()
+        return hmac.new(self._mac_key, msg, "sha256").digest()[:16]
 
     def _aad(self, column: str, *row) -> bytes:
         return "|".join([self.library_id, column, *map(str, row)]).encode()

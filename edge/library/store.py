@@ -49,7 +49,53 @@ IMAGES = """CREATE TABLE IF NOT EXISTS face_images (face_id INTEGER PRIMARY KEY
 # one row per face whose index entry changed in a generation: +1 added (or replaced), -1 removed
 CHANGES = """CREATE TABLE IF NOT EXISTS changes (generation INTEGER NOT NULL, face_id INTEGER NOT NULL,
     op INTEGER NOT NULL, PRIMARY KEY (generation, face_id)) WITHOUT ROWID"""
-CORE_TABLES = ("meta", "groups", "users", "members", "faces", "changes")
+# The plain columns of these rows carry a keyed MAC (``Sealer.mac``) in ``macs``, kept by triggers
+# that call ``edge_mac``, a function only edge's own connections have: reads verify what they
+# return, and a row written by anything else (sqlite3 on a stolen card) does not verify.
+MACS = {  # table: (key expression, columns)
+    "groups": ("{p}group_id", ("group_id", "created")),
+    "users": ("{p}user_id", ("user_id", "user_info", "created", "updated")),
+    "members": ("{p}group_id || '/' || {p}user_id", ("group_id", "user_id", "created")),
+    "faces": ("CAST({p}face_id AS TEXT)", ("face_id", "face_token", "user_id", "model", "created")),
+}
+MACS_TABLE = "CREATE TABLE IF NOT EXISTS macs (tbl TEXT NOT NULL, k TEXT NOT NULL, mac BLOB NOT NULL, " \
+             "PRIMARY KEY (tbl, k)) WITHOUT ROWID"
+CORE_TABLES = ("meta", "groups", "users", "members", "faces", "changes", "macs")
+
+
+def mac_expr(table: str, prefix: str = "") -> str:
+    """SQL for the MAC of a row of ``table`` (columns qualified with ``prefix``)."""
+    cols = ", ".join(prefix + c for c in MACS[table][1])
+    return f"edge_mac('{table}', {cols})"
+
+
+def mac_ok(table: str, alias: str) -> str:
+    """SQL: true when the row ``alias`` of ``table`` has its MAC."""
+    key = MACS[table][0].format(p=alias + ".")
+    return (f"(SELECT mac FROM macs WHERE tbl='{table}' AND k={key}) IS {mac_expr(table, alias + '.')}")
+
+
+def mac_triggers(table: str) -> list[str]:
+    key, cols = MACS[table][0], MACS[table][1]
+    put = f"INSERT OR REPLACE INTO macs VALUES ('{table}', {key.format(p='NEW.')}, {mac_expr(table, 'NEW.')})"
+    return [f"CREATE TRIGGER IF NOT EXISTS {table}_mac_i AFTER INSERT ON {table} BEGIN {put}; END",
+            f"CREATE TRIGGER IF NOT EXISTS {table}_mac_u AFTER UPDATE OF {', '.join(cols)} ON {table} BEGIN "
+            f"DELETE FROM macs WHERE tbl='{table}' AND k={key.format(p='OLD.')}; {put}; END",
+            f"CREATE TRIGGER IF NOT EXISTS {table}_mac_d AFTER DELETE ON {table} BEGIN "
+            f"DELETE FROM macs WHERE tbl='{table}' AND k={key.format(p='OLD.')}; END"]
+
+
+def add_macs(db, tables) -> None:
+    """Inside a transaction: MACs for the existing rows of ``tables`` and the triggers that keep them."""
+    db.execute(MACS_TABLE)
+    for t in tables:
+        db.execute(f"INSERT OR REPLACE INTO macs SELECT '{t}', {MACS[t][0].format(p='')}, {mac_expr(t)} FROM {t}")
+        for trig in mac_triggers(t):
+            db.execute(trig)
+
+
+def register(db, sealer: sealing.Sealer) -> None:
+    db.create_function("edge_mac", -1, sealer.mac, deterministic=True)
 MIGRATE_CHUNK = 256           # faces per transaction when sealing a plain library (resumable)
 LOCK_TIMEOUT = 120.0          # s to wait for another process creating or migrating the library
 
@@ -120,6 +166,7 @@ class Store:
             except BaseException:
                 db.close()
                 raise
+            register(db, sealer)
         return db, sealer
 
     def _connect(self, uri: str | None = None) -> sqlite3.Connection:
@@ -145,16 +192,17 @@ class Store:
             self.db_path.unlink()           # an empty file and nothing else: a first open that died
             return self._create()
         private_file(self.db_path)          # tighten files an older version left 0644
-        db = self._connect()
+        db = None
         try:
+            db = self._connect()
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        except sqlite3.OperationalError as e:
-            db.close()
-            if "disk i/o" in str(e).lower() or "full" in str(e).lower():
-                return self._open_readonly(e)
-            raise
         except sqlite3.DatabaseError as e:
-            db.close()
+            if db is not None:
+                db.close()
+            if isinstance(e, sqlite3.OperationalError):
+                if "disk i/o" in str(e).lower() or "full" in str(e).lower():
+                    return self._open_readonly(e)
+                raise
             raise self.set_aside(f"it is not a readable SQLite database ({e})") from None
         if not tables:
             db.close()
@@ -200,6 +248,10 @@ class Store:
                                     "CREATE INDEX faces_user ON faces(user_id);" + IMAGES.format(faces="faces") +
                                     ";" + CHANGES):
                 db.execute(stmt)
+            db.execute(MACS_TABLE)
+            for t in MACS:
+                for trig in mac_triggers(t):
+                    db.execute(trig)
             lib_id = uuid.uuid4().hex
             _set(db, library_id=lib_id, schema=SCHEMA_VERSION, state="ready", sealed="0", generation="0",
                  log_floor="0")
@@ -228,6 +280,7 @@ class Store:
                 with _tx(db):
                     _set(db, library_id=lib_id)
             sealer = sealing.create_key(self.key_path, lib_id, self.device_root)
+        register(db, sealer)
         if state.get("sealed") != "1" and not self.readonly:
             with _tx(db):
                 if _is_v1(db):
@@ -242,6 +295,7 @@ class Store:
         db.execute(FACES.format(name="faces_new"))
         db.execute(IMAGES.format(faces="faces_new"))
         db.execute(CHANGES)
+        add_macs(db, ("groups", "users", "members"))
         _set(db, state="migrating", schema=SCHEMA_VERSION, migration_seq=str(seq[0] if seq else 0))
         # the old index file holds plain templates; it is only a cache
         for p in (self.index_path, self.db_path.with_suffix(".json")):
@@ -276,6 +330,7 @@ class Store:
             db.execute("DROP TABLE faces")
             db.execute("ALTER TABLE faces_new RENAME TO faces")
             db.execute("CREATE INDEX IF NOT EXISTS faces_user ON faces(user_id)")
+            add_macs(db, ("faces",))
             db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name='faces'", (seq,))
             gen = int(_meta(db).get("generation", 0)) + 1
             _set(db, state="ready", generation=str(gen), log_floor=str(gen))
@@ -340,12 +395,13 @@ class Store:
             self.db_path.unlink(missing_ok=True)
         return {"reset": True, "retired_key": str(retired) if retired else None, "damaged_copies": kept}
 
-    def quick_check(self, db, tables=None) -> list[str]:
-        """``PRAGMA quick_check`` of the whole file, or of some tables only; [] when sound."""
+    def check_structure(self, db, tables=None, integrity: bool = False) -> list[str]:
+        """``PRAGMA quick_check`` (or ``integrity_check``: also every index against its table, which
+        finds a flipped byte in any id) of the whole file or of some tables; [] when sound."""
+        pragma = "integrity_check" if integrity else "quick_check"
         out = []
         for t in tables or [None]:
-            q = "PRAGMA quick_check" if t is None else f"PRAGMA quick_check({t})"
-            rows = [r[0] for r in db.execute(q)]
+            rows = [r[0] for r in db.execute(f"PRAGMA {pragma}" if t is None else f"PRAGMA {pragma}({t})")]
             out += [r for r in rows if r != "ok"]
         return out
 

@@ -408,13 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--quiet", action="store_true")
     x.set_defaults(fn=cmd_eval)
     x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
-    x.add_argument("what", choices=["recognition", "pipeline", "soak"])
+    x.add_argument("what", choices=["recognition", "pipeline", "soak", "library"])
     x.add_argument("--images", help="folder of face images (default: ../shared/faces/public if present, "
                                     "else the demo photos)")
     x.add_argument("--repeat", type=int, default=3)
     x.add_argument("--sizes", default="1000,10000,30000")
     x.add_argument("--minutes", type=float, default=10.0, help="soak: how long")
     x.add_argument("--max-growth", type=float, default=5.0, help="soak: resident memory growth limit (%%)")
+    x.add_argument("--rounds", type=int, default=5, help="library: enrol/delete rounds against a running loop")
     x.set_defaults(fn=cmd_bench)
     x = sub.add_parser("run", help="run the camera loop (gate, attendance or 1:1 verify, per the config)")
     x.add_argument("--source", help="camera index, RTSP/HTTP URL, video file, image folder or 'picamera2' "

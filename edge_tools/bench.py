@@ -158,6 +158,9 @@ def run(what: str, cfg: Config, args) -> dict:
     if what == "pipeline":
         from .bench_pipeline import pipeline
         return pipeline(cfg, getattr(args, "images", None))
+    if what == "library":
+        from .bench_library import library
+        return library(cfg, getattr(args, "images", None), rounds=getattr(args, "rounds", 5), size=max(sizes))
     if what == "soak":
         from .bench_pipeline import soak
         r = soak(cfg, args.minutes, getattr(args, "images", None), max_growth=args.max_growth)

@@ -37,7 +37,7 @@ from edge import sources as S
 from edge.engine import FaceEngine
 from edge.library import FaceLibrary
 from edge.runner import Runner
-from edge.scenes import Actor, Scene
+from edge_tools.scenes import Actor, Scene
 from tests import library_workers as W
 from tests.conftest import LFW, PUBLIC, SHARED
 from tests.helpers import wait_for

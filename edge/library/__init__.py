@@ -166,6 +166,7 @@ class FaceLibrary:
                 if not self._checked:
                     self._check_core()
                 pending = _Pending()
+                writer = self.store.writer_turn()
                 self.db.execute("BEGIN IMMEDIATE")
                 try:
                     g0 = self.generation
@@ -182,6 +183,8 @@ class FaceLibrary:
                     with contextlib.suppress(sqlite3.Error):
                         self.db.execute("ROLLBACK")
                     raise
+                finally:
+                    writer.release()
             except (sqlite3.Error, sealing.Damaged) as e:
                 raise self._fail(e) from None
             # committed: bring the in-memory index along (from the pending list when no other
@@ -277,7 +280,7 @@ class FaceLibrary:
         units = mat / (np.linalg.norm(mat, axis=1, keepdims=True) + 1e-12)
         return np.array([r[0] for r in rows], np.int64), units.astype(np.float32)
 
-    def rebuild_index(self) -> FaceIndex:
+    def rebuild_index(self, save: bool = True) -> FaceIndex:
         """The index from SQLite alone (every template decrypted), then saved for the next open."""
         with self._lock:
             t0 = time.perf_counter()
@@ -296,7 +299,8 @@ class FaceLibrary:
             self.synced_at = time.time()
             log.info("index rebuilt from the database: %d templates in %.0f ms", idx.ntotal,
                      (time.perf_counter() - t0) * 1000)
-            self.save_index()
+            if save:
+                self.save_index()
             return idx
 
     def _open_index(self) -> FaceIndex:
@@ -392,6 +396,7 @@ class FaceLibrary:
                     self.db.close()
                 except sqlite3.Error as e:   # a checkpoint that found the disk full: the WAL keeps it
                     log.warning("closing the face library: %s", e)
+            self.store.close()
 
     # ---- groups -----------------------------------------------------------------------------
     def group_add(self, group_id: str) -> None:

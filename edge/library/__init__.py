@@ -87,7 +87,7 @@ class FaceLibrary:
         self._deferred = 0
         self._allowed_cache: dict[tuple, np.ndarray] = {}
         self._broken: E.EdgeError | None = None
-        self._checked = False            # core tables quick-checked before this process's first write
+        self._checked = False            # core tables integrity-checked before this process's first write
         self.index_generation = -1       # the database generation the in-memory index holds
         self.synced_at = 0.0             # wall time the index last caught up with another process
         self.db = None
@@ -195,8 +195,11 @@ class FaceLibrary:
                     self.index.add(np.array(pending.added_ids, np.int64), np.stack(pending.added_units))
                 self.index_generation = gen
             else:
-                with contextlib.suppress(E.EdgeError):     # the write stands; the next search retries
+                try:
                     self._sync_locked()
+                except (sqlite3.Error, sealing.Damaged) as e:
+                    # the write is committed and is reported so; the next read meets the problem
+                    log.warning("catching up after a write: %s", e)
 
     @contextlib.contextmanager
     def batch(self):

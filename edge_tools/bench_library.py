@@ -93,8 +93,9 @@ def _librarian(db, model, dim, rec, cmds, out):
     lib.close()
 
 
-class _Events(O.Sink):
-    name = "bench"
+class EventTimes(O.Sink):
+    """Every event with the wall time it left the pipeline (compared with other processes' clocks)."""
+    name = "event-times"
 
     def __init__(self):
         self.events = []
@@ -133,7 +134,7 @@ def live(cfg: Config, rounds: int = 5, images=None) -> dict:
         lib = eng.library
         # one pass: in view for 3 s (the unknown, then the decision), out of view for 1 s
         scene = Scene([Actor(who["probe"], 0, 75, (300, 240), (330, 240), name=who["name"])], 100, SIZE, _find(eng))
-        sink = _Events()
+        sink = EventTimes()
         runner = Runner(cfg, eng, S.Replay(scene, fps=FPS, paced=True, loop=True), dispatcher=O.Dispatcher([sink]),
                         on_status=lambda st: None)
         ctx = mp.get_context("spawn")

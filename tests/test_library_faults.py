@@ -23,7 +23,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ from edge import sources as S
 from edge.engine import FaceEngine
 from edge.library import FaceLibrary
 from edge.runner import Runner
+from edge_tools.bench_library import EventTimes
 from edge_tools.scenes import Actor, Scene
 from tests import library_workers as W
 from tests.conftest import LFW, PUBLIC, SHARED
@@ -432,19 +432,6 @@ def test_cli_files_are_owner_only_under_umask_000(cfg, people, tmp_path):
 
 
 # ---- 5. the running loop sees other processes' changes -------------------------------------------------
-class Collect(O.Sink):
-    name = "collect"
-
-    def __init__(self):
-        self.events = []
-
-    def accept(self, event):
-        self.events.append((time.time(), event))
-
-    def handle(self, event):
-        pass
-
-
 def test_running_loop_sees_enrolment_and_deletion_within_1s(cfg, engine, people, tmp_path):
     """A person stands at the door and is unknown; another process enrols them; the loop's library
     has the new user within 1 s of the commit and a decision follows; another process deletes them
@@ -457,7 +444,7 @@ def test_running_loop_sees_enrolment_and_deletion_within_1s(cfg, engine, people,
     find = lambda img: engine.analyzer.largest(img).box
     scene = Scene([Actor(PUBLIC / "obama/obama_3.jpg", 0, 3000, (300, 240), (330, 240), name="obama")], 3000,
                   find_face=find)
-    sink = Collect()
+    sink = EventTimes()
     runner = Runner(cfg, engine, S.Replay(scene, fps=25, paced=True), dispatcher=O.Dispatcher([sink]),
                     on_status=lambda st: None)
     t = threading.Thread(target=runner.run, kwargs={"seconds": 90}, daemon=True)

@@ -28,7 +28,7 @@ import numpy as np
 from .. import errors as E
 from . import sealing
 from .index import FaceIndex, remove_stale_temps, write_file
-from .store import CORE_TABLES, Store, is_corruption, mac_ok
+from .store import CORE_TABLES, Store, is_corruption, mac_ok, tx
 
 log = logging.getLogger("edge.library")
 
@@ -228,26 +228,21 @@ class FaceLibrary:
         gen = self.generation
         if gen == self.index_generation:
             return gen
-        self.db.execute("BEGIN")              # one snapshot: generation, log and templates agree
-        try:
+        with tx(self.db, "DEFERRED"):        # one snapshot: generation, log and templates agree
             gen = self.generation
             floor = self._meta_int("log_floor")
-            if self.index_generation < floor or self.index_generation > gen:
-                self.db.execute("COMMIT")
-                log.info("index at generation %d, change log kept from %d: rebuilding", self.index_generation, floor)
-                self.rebuild_index()
-                return self.index_generation
-            net: dict[int, int] = {}
-            for fid, op in self.db.execute("SELECT face_id, op FROM changes WHERE generation > ? AND generation <= ? "
-                                           "ORDER BY generation", (self.index_generation, gen)):
-                net[fid] = op
-            added = [f for f, op in net.items() if op > 0]
-            ids, units = self._templates(added)
-            self.db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self.db.execute("ROLLBACK")
-            raise
+            behind = self.index_generation < floor or self.index_generation > gen
+            if not behind:
+                net: dict[int, int] = {}
+                for fid, op in self.db.execute("SELECT face_id, op FROM changes WHERE generation > ? AND "
+                                               "generation <= ? ORDER BY generation", (self.index_generation, gen)):
+                    net[fid] = op
+                added = [f for f, op in net.items() if op > 0]
+                ids, units = self._templates(added)
+        if behind:
+            log.info("index at generation %d, change log kept from %d: rebuilding", self.index_generation, floor)
+            self.rebuild_index()
+            return self.index_generation
         self.index.remove(list(net))
         self.index.add(ids, units)
         log.info("library generation %d -> %d: %d faces added or replaced, %d removed", self.index_generation, gen,
@@ -287,15 +282,9 @@ class FaceLibrary:
         """The index from SQLite alone (every template decrypted), then saved for the next open."""
         with self._lock:
             t0 = time.perf_counter()
-            self.db.execute("BEGIN")
-            try:
+            with tx(self.db, "DEFERRED"):
                 gen = self.generation
                 ids, units = self._templates(None)
-                self.db.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    self.db.execute("ROLLBACK")
-                raise
             idx = FaceIndex(self.dim)
             idx.add(ids, units)
             self.index, self.index_generation = idx, gen
@@ -358,17 +347,11 @@ class FaceLibrary:
                     return False            # someone saved a newer one
                 data = self.index.to_bytes(self.sealer, self.index_generation)
                 write_file(self.index_path, data)
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
+                with tx(self.db):
                     for k, v in (("index_generation", self.index_generation), ("index_sha256", sealing.digest(data)),
                                  ("index_model", self.model), ("index_dim", self.dim)):
                         self.db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
                                         "SET value=excluded.value", (k, str(v)))
-                    self.db.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):
-                        self.db.execute("ROLLBACK")
-                    raise
             except (OSError, sqlite3.Error) as e:
                 log.warning("index not saved (%s): the next open rebuilds it or catches up from the change log", e)
                 return False
@@ -648,23 +631,20 @@ class FaceLibrary:
             # several faces per user: look a little deeper so top_k distinct users come back
             D, I = self.index.search(unit, top_k * self.max_faces_per_user, allowed, key)
             best: dict[str, dict] = {}
-            self.db.execute("BEGIN")
-            try:
+            with tx(self.db, "DEFERRED"):        # every hit read back from one snapshot
                 for cos, fid in zip(D, I):
                     row = self.db.execute(f"SELECT f.user_id, f.face_token, u.user_info, {mac_ok('faces', 'f')} AND "
                                           f"{mac_ok('users', 'u')} FROM faces f JOIN users u ON u.user_id=f.user_id "
                                           "WHERE f.face_id=?", (int(fid),)).fetchall()
                     row = self._verified(row, "faces/users")[0] if row else None
                     if row is None or row[0] in best:
-                        continue
+                        continue      # deleted since the index was caught up: never returned
                     best[row[0]] = {"user_id": row[0], "face_token": row[1], "cosine": float(cos), "user_info": row[2]}
                     if len(best) >= top_k:
                         break
                 out = list(best.values())
                 for r in out:
                     r["groups"] = [g for (g,) in self._groups_of(r["user_id"]) if not groups or g in groups]
-            finally:
-                self.db.execute("COMMIT")
         return out
 
     # ---- migration ----------------------------------------------------------------------------

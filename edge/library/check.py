@@ -14,13 +14,14 @@ A damaged database is set aside (``store.Store.set_aside``) and reported as DB_O
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
 import numpy as np
 
 from . import sealing
-from .store import MACS, Store, mac_ok
+from .store import MACS, Store, mac_ok, tx
 
 
 def check(lib, home: Path, vacuum: bool = False) -> dict:
@@ -29,39 +30,37 @@ def check(lib, home: Path, vacuum: bool = False) -> dict:
     bad: list[str] = []
     n_values = 0
     with lib._lock:
-        db.execute("BEGIN")
         try:
-            faces = db.execute("SELECT face_id, user_id, model, template FROM faces").fetchall()
-            templates = {}
-            for fid, uid, model, blob in faces:
-                try:
-                    plain = lib.sealer.open(blob, "template", fid, uid)
-                    n_values += 1
-                    if model == lib.model:
-                        templates[fid] = np.frombuffer(plain, np.float32)
-                except sealing.Damaged as e:
-                    bad.append(str(e))
-            for fid, uid, *vals in db.execute("SELECT i.face_id, f.user_id, i.crop, i.points, i.thumbnail FROM "
-                                              "face_images i LEFT JOIN faces f ON f.face_id=i.face_id"):
-                for col, v in zip(("crop", "points", "thumbnail"), vals):
-                    if v is None:
-                        continue
+            with tx(db, "DEFERRED"):
+                faces = db.execute("SELECT face_id, user_id, model, template FROM faces").fetchall()
+                templates = {}
+                for fid, uid, model, blob in faces:
                     try:
-                        lib.sealer.open(v, col, fid, uid)
+                        plain = lib.sealer.open(blob, "template", fid, uid)
                         n_values += 1
+                        if model == lib.model:
+                            templates[fid] = np.frombuffer(plain, np.float32)
                     except sealing.Damaged as e:
                         bad.append(str(e))
-            for t in MACS:
-                n_bad = db.execute(f"SELECT COUNT(*) FROM {t} x WHERE NOT ({mac_ok(t, 'x')})").fetchone()[0]
-                if n_bad:
-                    bad.append(f"{n_bad} rows of {t} fail their MAC")
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-            counts = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                      for t in ("users", "groups", "members", "faces", "face_images", "changes")}
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+                for fid, uid, *vals in db.execute("SELECT i.face_id, f.user_id, i.crop, i.points, i.thumbnail FROM "
+                                                  "face_images i LEFT JOIN faces f ON f.face_id=i.face_id"):
+                    for col, v in zip(("crop", "points", "thumbnail"), vals):
+                        if v is None:
+                            continue
+                        try:
+                            lib.sealer.open(v, col, fid, uid)
+                            n_values += 1
+                        except sealing.Damaged as e:
+                            bad.append(str(e))
+                for t in MACS:
+                    n_bad = db.execute(f"SELECT COUNT(*) FROM {t} x WHERE NOT ({mac_ok(t, 'x')})").fetchone()[0]
+                    if n_bad:
+                        bad.append(f"{n_bad} rows of {t} fail their MAC")
+                meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+                counts = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                          for t in ("users", "groups", "members", "faces", "face_images", "changes")}
+        except sqlite3.Error as e:
+            raise lib._fail(e) from None
     if bad:
         raise lib._set_aside(f"{len(bad)} sealed values or rows fail authentication, e.g. {bad[0]}")
     index = _index_state(lib, templates, meta)

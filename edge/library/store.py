@@ -292,12 +292,12 @@ class Store:
                 raise E.EdgeError(E.DB_OP_FAILED, "the disk is full: the library cannot be sealed now")
             if not lib_id:          # a plain library from before encryption: give it an id first
                 lib_id = uuid.uuid4().hex
-                with _tx(db):
+                with tx(db):
                     _set(db, library_id=lib_id)
             sealer = sealing.create_key(self.key_path, lib_id, self.device_root)
         register(db, sealer)
         if state.get("sealed") != "1" and not self.readonly:
-            with _tx(db):
+            with tx(db):
                 if _is_v1(db):
                     self._begin_migration(db)
                 _set(db, sealed="1")
@@ -322,7 +322,7 @@ class Store:
             log.warning("sealing the face library: encrypting %d faces in place (resumable)", total)
         done = 0
         while True:
-            with _tx(db):
+            with tx(db):
                 rows = db.execute("SELECT face_id, face_token, user_id, model, template, crop, points, thumbnail, "
                                   "created FROM faces ORDER BY face_id LIMIT ?", (MIGRATE_CHUNK,)).fetchall()
                 for fid, token, uid, model, tpl, crop, points, thumb, created in rows:
@@ -340,7 +340,7 @@ class Store:
             done += len(rows)
             if len(rows) < MIGRATE_CHUNK:
                 break
-        with _tx(db):
+        with tx(db):
             seq = int(_meta(db).get("migration_seq", 0))
             db.execute("DROP TABLE faces")
             db.execute("ALTER TABLE faces_new RENAME TO faces")
@@ -449,8 +449,9 @@ def _is_v1(db) -> bool:
 
 
 @contextlib.contextmanager
-def _tx(db):
-    db.execute("BEGIN IMMEDIATE")
+def tx(db, kind: str = "IMMEDIATE"):
+    """A transaction: IMMEDIATE to write, DEFERRED for one consistent snapshot of several reads."""
+    db.execute(f"BEGIN {kind}")
     try:
         yield
         db.execute("COMMIT")

@@ -61,6 +61,8 @@ MACS = {  # table: (key expression, columns)
 MACS_TABLE = "CREATE TABLE IF NOT EXISTS macs (tbl TEXT NOT NULL, k TEXT NOT NULL, mac BLOB NOT NULL, " \
              "PRIMARY KEY (tbl, k)) WITHOUT ROWID"
 CORE_TABLES = ("meta", "groups", "users", "members", "faces", "changes", "macs")
+MIGRATE_CHUNK = 256           # faces per transaction when sealing a plain library (resumable)
+LOCK_TIMEOUT = 120.0          # s to wait for another process creating or migrating the library
 
 
 def mac_expr(table: str, prefix: str = "") -> str:
@@ -96,8 +98,6 @@ def add_macs(db, tables) -> None:
 
 def register(db, sealer: sealing.Sealer) -> None:
     db.create_function("edge_mac", -1, sealer.mac, deterministic=True)
-MIGRATE_CHUNK = 256           # faces per transaction when sealing a plain library (resumable)
-LOCK_TIMEOUT = 120.0          # s to wait for another process creating or migrating the library
 
 
 def is_corruption(e: BaseException) -> bool:
@@ -230,7 +230,11 @@ class Store:
         if not {"meta", "users", "faces"} <= tables:
             db.close()
             raise self.set_aside(f"it is not an edge face library (tables: {', '.join(sorted(tables))})")
-        lib_id = _meta(db).get("library_id")
+        try:
+            lib_id = _meta(db).get("library_id")
+        except sqlite3.DatabaseError as e:
+            db.close()
+            raise self.set_aside(f"its library record cannot be read ({e})") from None
         if key:
             want = sealing.read_key_file(self.key_path)["library_id"]
             if lib_id != want:

@@ -17,7 +17,8 @@ _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"RIFF", b"II*\x00", b"M
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
-    """Width/height from the header without decoding, so a decompression bomb is refused cheaply."""
+    """Width/height from the header without decoding (JPEG, PNG, BMP, WebP, TIFF), so a
+    decompression bomb is refused before OpenCV allocates for it."""
     if data.startswith(b"\x89PNG") and len(data) >= 24:
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     if data.startswith(b"\xff\xd8"):
@@ -35,7 +36,38 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
                 i += 2
                 continue
             i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    if data.startswith(b"BM") and len(data) >= 26:
+        return (abs(int.from_bytes(data[18:22], "little", signed=True)),
+                abs(int.from_bytes(data[22:26], "little", signed=True)))
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP" and len(data) >= 30:
+        kind = data[12:16]
+        if kind == b"VP8 ":
+            return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+        if kind == b"VP8L":
+            bits = int.from_bytes(data[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if kind == b"VP8X":
+            return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff_size(data)
     return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    order = "little" if data[:2] == b"II" else "big"
+    u = lambda o, n: int.from_bytes(data[o:o + n], order)
+    ifd = u(4, 4)
+    if ifd + 2 > len(data):
+        return None
+    dims = {}
+    for k in range(min(u(ifd, 2), 1024)):
+        e = ifd + 2 + 12 * k
+        if e + 12 > len(data):
+            break
+        tag, kind = u(e, 2), u(e + 2, 2)
+        if tag in (256, 257):
+            dims[tag] = u(e + 8, 2) if kind == 3 else u(e + 8, 4)
+    return (dims[256], dims[257]) if len(dims) == 2 else None
 
 
 def _jpeg_complete(data: bytes) -> bool:

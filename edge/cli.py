@@ -34,7 +34,10 @@ def cmd_models_list(args):
     from .models import cards
 
     out = []
-    for p in sorted(_cfg(args).models_path.glob("*.json")):
+    md = _cfg(args).models_path
+    if not md.is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"no model pack at {md}: run `edge models build`")
+    for p in sorted(md.glob("*.json")):
         c = cards.read_card(p)
         try:
             cards.verify(c)
@@ -136,7 +139,10 @@ def cmd_import(args):
 
 
 def cmd_export(args):
-    items = _engine(args).library.export_templates(args.group)
+    lib = _engine(args).library
+    if args.group:
+        lib.get_user_list(args.group, 0, 1)   # RECORD_UNEXIST: a typo must not export an empty file
+    items = lib.export_templates(args.group)
     data = {"model": items[0]["model"] if items else None, "faces": items}
     if args.output:
         Path(args.output).write_text(json.dumps(data))
@@ -206,15 +212,15 @@ def cmd_attendance_export(args):
     from .attendance import Attendance
 
     cfg = _cfg(args)
-    path = cfg.home / "db" / "attendance.db"
-    if not path.is_file():
-        raise E.EdgeError(E.NO_DATA, f"no attendance records yet ({path})")
     since = None
     if args.since:
         try:
             since = dt.datetime.fromisoformat(args.since).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             raise E.EdgeError(E.PARARM_ERROR, f"--since {args.since!r}: use YYYY-MM-DD") from None
+    path = cfg.home / "db" / "attendance.db"
+    if not path.is_file():
+        raise E.EdgeError(E.NO_DATA, f"no attendance records yet ({path})")
     att = Attendance(path, cfg.attendance)
     try:
         if args.output:
@@ -269,6 +275,8 @@ def cmd_license(args):
 def cmd_demo(args):
     from . import demo
 
+    if args.source and not Path(args.source).is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"--source {args.source} is not a folder of photos")
     return demo.run(_cfg(args), args.source)
 
 

@@ -375,6 +375,7 @@ class Config:
 
     def validate(self) -> "Config":
         _range("threads", self.threads, 1, 64)
+        _directory("home (EDGE_HOME)", self.home)
         for sect in (self.detect, self.embed, self.recognition, self.library, self.camera, self.track,
                      self.decision, self.liveness, self.attendance, self.dynamic_library, self.outputs,
                      self.enrol):
@@ -385,6 +386,15 @@ class Config:
 
 def _bad(msg: str) -> E.EdgeError:
     return E.EdgeError(E.PARARM_ERROR, f"configuration: {msg}")
+
+
+def _directory(name, path: Path):
+    """A directory, or one that can be made: its nearest existing ancestor must be a directory."""
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise _bad(f"{name} = {str(path)!r}: {p} is a file, not a directory")
 
 
 def _range(name, v, lo, hi):

@@ -369,3 +369,52 @@ def test_detect_into_a_closed_pipe_is_quiet(models_dir, tmp_path):
     err = p.stderr.read().decode()
     p.wait(120)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+# one argument a user can get wrong, per documented sub-command, and the error it must give
+MISSING = "/nonexistent/edge-test"
+BAD_ARGUMENT = {
+    "models build": (["--only", "nosuch"], E.PARARM_ERROR),
+    "models list": (["--models-dir", MISSING], E.FILE_NOT_EXIST),
+    "models register": (["yunet", MISSING + ".onnx", "--id", "x"], E.FILE_NOT_EXIST),
+    "detect": ([MISSING + ".jpg"], E.FILE_NOT_EXIST),
+    "compare": ([str(OBAMA), MISSING + ".jpg"], E.FILE_NOT_EXIST),
+    "identify": ([str(OBAMA), "--group", "no such"], E.PARARM_ERROR),
+    "user add": ([str(OBAMA), "--user", "bad-id", "--group", "g"], E.PARARM_ERROR),
+    "user update": ([str(OBAMA), "--user", "nobody", "--group", "staff"], E.RECORD_UNEXIST),
+    "user delete": (["--user", "nobody"], E.RECORD_UNEXIST),
+    "user get": (["--user", "nobody"], E.RECORD_UNEXIST),
+    "user copy": (["--user", "nobody", "--src-group", "staff", "--dst-group", "x"], E.RECORD_UNEXIST),
+    "user list": (["--group", "nosuch"], E.RECORD_UNEXIST),
+    "group add": (["bad id"], E.PARARM_ERROR),
+    "group delete": (["nosuch"], E.RECORD_UNEXIST),
+    "group list": (["--length", "5000"], E.PARARM_ERROR),
+    "face-delete": (["--user", "obama", "--group", "staff", "--face-token", "nosuch"], E.FACE_RESOURCE_NOT_EXIST),
+    "count": (["--group", "nosuch"], E.RECORD_UNEXIST),
+    "import": ([MISSING], E.FILE_NOT_EXIST),
+    "export": (["--group", "nosuch"], E.RECORD_UNEXIST),
+    "import-templates": ([MISSING + ".json"], E.FILE_NOT_EXIST),
+    "eval": ([MISSING], E.FILE_NOT_EXIST),
+    "bench": (["recognition", "--images", MISSING], E.FILE_NOT_EXIST),
+    "run": (["--source", MISSING], E.FILE_NOT_EXIST),
+    "attendance export": (["--since", "yesterday"], E.PARARM_ERROR),
+    "license fingerprint": (["extra"], E.PARARM_ERROR),
+    "license status": (["extra"], E.PARARM_ERROR),
+    "license activate": (["not-a-serial"], E.LICENSE_FILE_NOT_EXIST),      # licensing is off here
+    "license request": (["not-a-serial"], E.LICENSE_FILE_NOT_EXIST),
+    "license import": ([MISSING + ".json"], E.LICENSE_FILE_NOT_EXIST),
+    "demo": (["--source", MISSING], E.FILE_NOT_EXIST),
+}
+
+
+def test_every_documented_sub_command_answers_a_bad_argument_with_the_json_error(cli):
+    from edge.cli import build_parser
+    from tests.unit.test_cli_contract import leaves
+
+    names = {" ".join(p) for p, _ in leaves(build_parser())}
+    assert names <= set(BAD_ARGUMENT), f"add a bad-argument case for {sorted(names - set(BAD_ARGUMENT))}"
+    cli("user", "add", OBAMA, "--user", "obama", "--group", "staff")
+    for name in sorted(names):
+        argv, errno = BAD_ARGUMENT[name]
+        code, doc = cli(*name.split(), *argv)
+        assert code == 1 and doc["errno"] == errno, (name, doc)

@@ -83,8 +83,7 @@ class FaceEngine:
     def library(self) -> FaceLibrary:
         if self._library is None:
             lc = self.cfg.library
-            dim = int(self.embedder.sess.get_outputs()[0].shape[-1])
-            self._library = FaceLibrary(self.cfg.db_path, self.embedder.model, dim, lc.max_users,
+            self._library = FaceLibrary(self.cfg.db_path, self.embedder.model, self.embedder.dim, lc.max_users,
                                         lc.max_faces_per_user)
             if self._licensed_users is not None:
                 self._library.full_hint = (f"ask the vendor for a license with more users (license "

@@ -33,30 +33,26 @@ class ArgumentParser(argparse.ArgumentParser):
         raise E.EdgeError(E.PARARM_ERROR, f"{self.prog}: {message} (see `{self.prog} --help`)", http_code=222001)
 
 
-def int_in(lo: int, hi: int):
-    def parse(text: str) -> int:
+def _number(convert, what: str, kind: str, lo, hi):
+    def parse(text: str):
         try:
-            v = int(text)
+            v = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{v} is outside {lo}..{hi}")
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not {what}") from None
+        if (isinstance(v, float) and not math.isfinite(v)) or not lo <= v <= hi:
+            show = (lambda x: f"{x:g}") if convert is float else str
+            raise argparse.ArgumentTypeError(f"{text[:40]} is outside {show(lo)}..{show(hi)}")
         return v
-    parse.__name__ = "integer"
+    parse.__name__ = kind      # argparse names the type in its messages; the tests find it by this
     return parse
+
+
+def int_in(lo: int, hi: int):
+    return _number(int, "a whole number", "integer", lo, hi)
 
 
 def float_in(lo: float, hi: float):
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not math.isfinite(v) or not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{text} is outside {lo:g}..{hi:g}")
-        return v
-    parse.__name__ = "number"
-    return parse
+    return _number(float, "a number", "number", lo, hi)
 
 
 def int_list(lo: int, hi: int):

@@ -70,6 +70,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 class FaceLibrary:
     full_hint = "raise library.max_users"   # FaceEngine names the licence when the limit is the licence's
+
     def __init__(self, db_path: Path, model: str, dim: int, max_users: int = 30000,
                  max_faces_per_user: int = 20):
         self.db_path = Path(db_path)

@@ -51,10 +51,19 @@ def camera_source(cfg: Config, uri: str | None = None) -> S.Source:
 
 
 def check_groups(cfg: Config, engine) -> None:
-    """A gate searching a group that does not exist would never open: refuse to start."""
+    """A gate searching a group that does not exist would never open. In a library that has
+    groups that is a typo: refuse to start. In a library with none yet (a fresh install whose
+    people are enrolled later, perhaps through this same service's admin page) start, and say
+    who the gate is waiting for: the loop sees enrolments as they are made."""
+    lib = engine.library
+    if not lib.group_list(0, 1):
+        if cfg.decision.groups:
+            log.warning("the library is empty: the gate opens for nobody until users are enrolled into %s",
+                        ", ".join(cfg.decision.groups))
+        return
     for g in cfg.decision.groups:
         try:
-            engine.library.get_user_list(g, 0, 1)
+            lib.get_user_list(g, 0, 1)
         except E.EdgeError as e:
             if e.code != E.RECORD_UNEXIST:
                 raise

@@ -324,6 +324,10 @@ def test_silent_mistakes_are_refused_or_reported(cli, tmp_path):
     conf.write_text('[decision]\nmode = "gate"\ngroups = ["staff", "night_shift"]\n')
     doc = cli("--config", conf, "run", "--source", frames, "--seconds", "1")[1]
     assert doc["errno"] == E.RECORD_UNEXIST and "night_shift" in doc["msg"]
+    # a fresh install (no groups at all yet) starts and waits for enrolments instead of
+    # restarting under systemd until someone is enrolled
+    code, doc = cli("--config", conf, "--home", tmp_path / "fresh", "run", "--source", frames, "--seconds", "1")
+    assert code == 0 and doc["decisions"] == 0, doc
 
 
 def test_a_camera_that_cannot_be_opened_says_why(cli, caplog):

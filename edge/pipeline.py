@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import errors as E
 from . import image as I
 from . import liveness as L
 from . import quality as Q
@@ -220,8 +221,13 @@ class Pipeline:
         if users[0]["score"] < dl.min_score or margin < dl.margin:
             return []
         user = users[0]["user_id"]
-        token, dropped = self.engine.library.refresh_dynamic(user, self.engine.record_for(best.image, best.face),
-                                                             dl.max_faces)
+        try:
+            token, dropped = self.engine.library.refresh_dynamic(user, self.engine.record_for(best.image, best.face),
+                                                                 dl.max_faces)
+        except E.EdgeError as e:
+            # a refresh is optional (a full disk, a library opened read-only): the gate carries on
+            log.warning("dynamic library: not refreshed for user %s: %s", user, e.message)
+            return []
         log.info("dynamic library: user %s +%s -%s (score %.1f, margin %.1f)", user, token, dropped,
                  users[0]["score"], margin)
         if token is None:

@@ -217,8 +217,15 @@ class FaceLibrary:
 
     def sync(self) -> int:
         """Catch the in-memory index up with the database (one query when nothing changed);
-        returns the generation it now holds."""
+        returns the generation it now holds. A long-running process (`edge run`) learns here
+        that another process set the database aside."""
         with self._lock:
+            if self._broken is None and self.store.moved():
+                self._broken = E.EdgeError(E.DB_OP_FAILED, f"the face library {self.db_path} was set aside or "
+                                           "replaced by another process: " + "; ".join(
+                                               self.store.damaged_copies()[-1:]) + " (README: Device state)")
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.close()
             if self._broken is not None:
                 raise self._broken
             try:
@@ -614,7 +621,7 @@ class FaceLibrary:
             for g in groups:
                 check_id("group_id", g)
         with self._lock:
-            gen = self._sync_locked()
+            gen = self.sync()
             key = allowed = None
             if groups:
                 key = (tuple(sorted(set(groups))), gen)

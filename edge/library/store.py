@@ -116,6 +116,7 @@ class Store:
         self.device_root = device_root
         self.readonly = False
         self._writer_fd = None
+        self.inode = None                # of the face.db this process opened
 
     # ---- locking -------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -182,7 +183,16 @@ class Store:
                 db.close()
                 raise
             register(db, sealer)
+        self.inode = os.stat(self.db_path).st_ino
         return db, sealer
+
+    def moved(self) -> bool:
+        """True when face.db is no longer the file this process opened (another process set it
+        aside as damaged, or it was replaced): one stat."""
+        try:
+            return os.stat(self.db_path).st_ino != self.inode
+        except FileNotFoundError:
+            return True
 
     def _connect(self, uri: str | None = None) -> sqlite3.Connection:
         db = sqlite3.connect(uri or str(self.db_path), uri=uri is not None, check_same_thread=False,

@@ -215,6 +215,17 @@ def test_damaged_emptied_or_replaced_database_is_set_aside_and_refused(tmp_path,
     assert "not a readable SQLite database" in e.message
 
 
+def test_a_running_process_learns_that_another_set_the_database_aside(tmp_path, board):
+    running = open_lib(tmp_path / "home", board)           # a camera loop, say
+    running.user_add("u1", "staff", rec(1))
+    assert running.sync() == running.generation
+    other = open_lib(tmp_path / "home", board)
+    other._set_aside("found damaged by another process")
+    e = err(running.sync, E.DB_OP_FAILED)
+    assert "set aside" in e.message
+    err(lambda: running.search(vec(1)), E.DB_OP_FAILED)
+
+
 def test_missing_key_refuses_and_keeps_the_database(tmp_path, board):
     lib = open_lib(tmp_path / "home", board)
     lib.user_add("u1", "staff", rec(1))

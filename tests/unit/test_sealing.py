@@ -317,6 +317,9 @@ for i in range(5):
     j.handle({"type": "decision", "user_id": "u", "pad": "x" * 100})   # rotates
 w = Webhook("http://127.0.0.1:9/none", home / "queue/webhook.db", retry_max=0.1)
 w.accept({"type": "decision"})
+from edge.library.check import loose_permissions
+import json
+print(json.dumps({"open": sorted(p.name for p in home.rglob("*")), "loose": loose_permissions(home)}))
 w.close(); j.close(); a.close(); lib.close()
 """
 
@@ -327,9 +330,10 @@ def test_files_are_owner_only_whatever_the_umask(tmp_path, board):
     r = subprocess.run([sys.executable, "-c", PERMS_SCRIPT, str(home), str(board)], capture_output=True, text=True,
                        preexec_fn=lambda: os.umask(0), timeout=120)
     assert r.returncode == 0, r.stderr
-    names = {p.name for p in home.rglob("*")}
-    assert {"face.db", "face.key", "face.index", "attendance.db", "events.jsonl", "events.jsonl.1",
-            "webhook.db"} <= names, names
+    while_open = json.loads(r.stdout)
+    assert {"face.db", "face.db-wal", "face.db-shm", "face.key", "face.index", "attendance.db", "events.jsonl",
+            "events.jsonl.1", "webhook.db", "webhook.db-wal"} <= set(while_open["open"]), while_open
+    assert while_open["loose"] == []
     assert loose_permissions(home) == []
 
 

@@ -478,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(fn=cmd_license)
     x = sub.add_parser("library", help="library integrity: check everything, start over after damage")
     lib_sub = x.add_subparsers(dest="libcmd", required=True)
-    a = lib_sub.add_parser("check", help="quick_check, every sealed value, the index, the key, file modes")
+    a = lib_sub.add_parser("check", help="integrity_check, every sealed value and row, the index, the key, file modes")
     a.add_argument("--vacuum", action="store_true", help="also rewrite the file so no freed page keeps old data")
     lib_sub.add_parser("reset", help="after a damaged database was set aside: retire its key so the next "
                                      "command starts an empty library (the damaged copy and the key are kept)")

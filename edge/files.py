@@ -1,4 +1,5 @@
-"""Durable file writes shared by the model pack, the licence files and the vendor tool."""
+"""Durable file writes shared by the model pack, the licence files and the vendor tool, and the
+owner-only files and directories everything under EDGE_HOME is made of."""
 from __future__ import annotations
 
 import os

@@ -164,7 +164,7 @@ def cmd_bench(args):
 def cmd_run(args):
     import signal
 
-    from .runner import Runner, camera_source
+    from .runner import Runner, camera_source, run_supervised
 
     cfg = _cfg(args)
     if args.gpio_mock:
@@ -174,7 +174,7 @@ def cmd_run(args):
     signal.signal(signal.SIGTERM, runner.stop)
     signal.signal(signal.SIGINT, runner.stop)
     try:
-        return runner.run(args.seconds)
+        return run_supervised(runner, args.seconds)
     finally:
         eng.close()
 

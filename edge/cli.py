@@ -248,6 +248,19 @@ def cmd_demo(args):
     return demo.run(_cfg(args), args.source)
 
 
+def cmd_doctor(args):
+    """Device checks as JSON on stdout and a readable table on stderr; exit 1 when one fails."""
+    from . import doctor
+
+    report = doctor.run_checks(_cfg(args), root=args.root,
+                               read_frame=None if args.no_camera else doctor.read_one_frame)
+    if not args.no_table:
+        print(doctor.table(report), file=sys.stderr)
+    if not report["ok"]:
+        raise E.EdgeError(E.SYSTEM_ERROR, f"device checks failed: {', '.join(report['failed'])}", **report)
+    return report
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge", description="Offline face recognition runtime")
     p.add_argument("--config", help="TOML configuration file (see config/)")
@@ -386,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     a = ls.add_parser("import", help="install a license file, a batch bundle or a revocation list")
     a.add_argument("file")
     x.set_defaults(fn=cmd_license)
+    x = sub.add_parser("doctor", help="check cameras, models, licence, disk, clock, CPU and cooling; say what to fix")
+    x.add_argument("--no-camera", action="store_true", help="list cameras but do not open one (the service holds it)")
+    x.add_argument("--no-table", action="store_true", help="JSON only (no table on stderr)")
+    x.add_argument("--root", help="read /proc, /sys, /etc and /run under this directory (recorded device trees)")
+    x.set_defaults(fn=cmd_doctor)
     x = sub.add_parser("demo", help="enrol and recognise the people in the demo photos (no camera)")
     x.add_argument("--source", help="folder of photos (default: face_recognition's MIT test photos, from PyPI)")
     x.set_defaults(fn=cmd_demo)

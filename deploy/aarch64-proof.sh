@@ -50,6 +50,7 @@ if [ ! -x "$ROOT/usr/bin/python3" ]; then
 fi
 
 cleanup() {
+    umount "$ROOT/proc/cpuinfo" 2>/dev/null || true
     for m in src/shared dev/pts dev sys proc; do mountpoint -q "$ROOT/$m" && umount -l "$ROOT/$m"; done
     return 0
 }
@@ -57,6 +58,10 @@ trap cleanup EXIT
 for m in proc sys dev dev/pts; do
     mkdir -p "$ROOT/$m"; mountpoint -q "$ROOT/$m" || mount --bind "/$m" "$ROOT/$m"
 done
+# qemu-user shows arm64 programs this host's /proc/cpuinfo (x86); onnxruntime's cpuinfo library
+# finds no ARM core in it and crashes at import (SIGSEGV). A recorded Raspberry Pi 4 cpuinfo
+# (4x Cortex-A72) stands in for it; a real board has its own.
+mount --bind "$SRC/tests/fixtures/devices/rpi4/proc/cpuinfo" "$ROOT/proc/cpuinfo"
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 # a network behind a TLS-inspecting proxy: the root trusts what this host trusts (PIP_CERT)
 if [ -n "${PIP_CERT:-}" ]; then cp -L "$PIP_CERT" "$ROOT/etc/ssl/certs/edge-proof-host-ca.crt"; fi

@@ -29,6 +29,15 @@ def cmd_models_build(args):
             "models": [{k: c[k] for k in ("id", "kind", "version", "sha256", "source", "licence")} for c in cards]}
 
 
+def cmd_models_quantize(args):
+    from .models.quantize import quantize
+
+    cfg = _cfg(args)
+    qcards = quantize(cfg, Path(args.images) if args.images else None, args.force, progress=not args.quiet)
+    return {"models_dir": str(cfg.models_path), "select_with": 'precision = "int8"',
+            "models": [{k: c.get(k) for k in ("id", "sha256", "quantized")} for c in qcards]}
+
+
 def cmd_models_list(args):
     from .models import cards
 
@@ -290,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
     b.add_argument("--models-dir", help="output directory (default: $EDGE_HOME/models)")
     b.set_defaults(fn=cmd_models_build)
+    q = m.add_parser("quantize", help="int8 variants of the detector, FaceMesh and the embedder (precision = \"int8\")")
+    q.add_argument("--images", help="calibration photos (default: ../shared/faces/public if present, else the demo photos)")
+    q.add_argument("--force", action="store_true", help="quantise again even when up to date")
+    q.add_argument("--quiet", action="store_true")
+    q.add_argument("--models-dir")
+    q.set_defaults(fn=cmd_models_quantize)
     lst = m.add_parser("list", help="list model cards and check their files")
     lst.add_argument("--models-dir")
     lst.set_defaults(fn=cmd_models_list)
@@ -400,6 +415,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--sizes", default="1000,10000,30000")
     x.add_argument("--minutes", type=float, default=10.0, help="soak: how long")
     x.add_argument("--max-growth", type=float, default=5.0, help="soak: resident memory growth limit (%%)")
+    x.add_argument("--int8", action="store_true", help="recognition: the int8 models against the float ones, per "
+                   "stage, and lfw-dev rank-1 / false-accept rate of both")
+    x.add_argument("--threads", type=int, default=1, help="pipeline: onnxruntime and OpenCV threads (default 1)")
+    x.add_argument("--users", type=int, default=0, help="pipeline: also start `edge run` on a library of this many "
+                   "users (e.g. 30000): cold start to first decision and resident memory")
+    x.add_argument("--lfw", help="recognition --int8: lfw-style folder of identities (default: ../shared/faces/lfw-dev)")
     x.set_defaults(fn=cmd_bench)
     x = sub.add_parser("run", help="run the camera loop (gate, attendance or 1:1 verify, per the config)")
     x.add_argument("--source", help="camera index, RTSP/HTTP URL, video file, image folder or 'picamera2' "

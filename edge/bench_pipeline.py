@@ -94,10 +94,10 @@ class _StageClock:
         self.frame = dict.fromkeys(self.STAGES, 0.0)
         self.per_frame = {k: [] for k in self.STAGES + ("other",)}
         self._saved = (self.an.detector, self.an.mesh, self.an.embedder)
-        self.an.detector = _Timed(self.an.detector, self, "detect")
-        self.an.mesh = _Timed(self.an.mesh, self, "landmarks")
-        self.an.embedder = _Timed(self.an.embedder, self, "embed")
-        eng.identify_template = _Timed(eng.identify_template, self, "search")
+        self.an.detector = _TimedStage(self.an.detector, self, "detect")
+        self.an.mesh = _TimedStage(self.an.mesh, self, "landmarks")
+        self.an.embedder = _TimedStage(self.an.embedder, self, "embed")
+        eng.identify_template = _TimedStage(eng.identify_template, self, "search")
 
     def end_frame(self, total_ms: float):
         for k in self.STAGES:
@@ -114,7 +114,7 @@ class _StageClock:
                 for k, v in self.per_frame.items()}
 
 
-class _Timed:
+class _TimedStage:
     def __init__(self, fn, clock: _StageClock, stage: str):
         self._fn, self._clock, self._stage = fn, clock, stage
 

@@ -91,6 +91,34 @@ echo "--- stderr (last lines)"; tail -n 5 "$WORK/run.err"
 grep -q "READY=1" "$ROOT/run/edge-notify.txt" || fail "no READY=1"
 [ "$(grep -c "WATCHDOG=1" "$ROOT/run/edge-notify.txt")" -ge 3 ] || fail "fewer than 3 watchdog pings"
 
+if command -v systemd-nspawn >/dev/null && [ "${BOOT:-1}" = 1 ]; then
+    step "boot the root with systemd as PID 1 (systemd-nspawn): the service under systemd, then a hung loop"
+    # the test hook hangs the loop's thread after 20 s; WatchdogSec=10 for a short proof
+    mkdir -p "$ROOT/etc/systemd/system/edge.service.d"
+    printf '[Service]\nEnvironment=EDGE_TEST_LOOP_FAULT=hang:20\nWatchdogSec=10\n' \
+        > "$ROOT/etc/systemd/system/edge.service.d/proof.conf"
+    cat > "$ROOT/etc/systemd/system/edge-proof.service" <<'UNIT'
+[Unit]
+Description=edge install proof: report on edge.service, then power off
+After=edge.service
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'sleep 75; { systemctl show edge -p ActiveState -p SubState -p Result -p NRestarts -p Type -p WatchdogUSec; journalctl -u edge --no-pager -o short-monotonic | grep -v "cap_v4l\\|VIDEOIO" | tail -n 25; } > /root/edge-proof.txt 2>&1; systemctl poweroff'
+[Install]
+WantedBy=multi-user.target
+UNIT
+    in_root systemctl enable edge-proof.service >/dev/null 2>&1
+    rm -f "$ROOT/root/edge-proof.txt"
+    cleanup
+    timeout 180 systemd-nspawn -q --keep-unit --register=no -D "$ROOT" -b </dev/null > "$WORK/nspawn.log" 2>&1 || true
+    for m in proc sys dev dev/pts; do mountpoint -q "$ROOT/$m" || mount --bind "/$m" "$ROOT/$m"; done
+    cat "$ROOT/root/edge-proof.txt" || fail "the booted root wrote no report"
+    grep -q "NRestarts=[1-9]" "$ROOT/root/edge-proof.txt" || fail "systemd did not restart the hung service"
+    grep -qi "watchdog timeout" "$ROOT/root/edge-proof.txt" || fail "no watchdog timeout in the journal"
+    rm -rf "$ROOT/etc/systemd/system/edge.service.d" "$ROOT/etc/systemd/system/edge-proof.service" \
+        "$ROOT/etc/systemd/system/multi-user.target.wants/edge-proof.service"
+fi
+
 step "uninstall keeps the face library; --purge removes everything"
 mkdir -p "$ROOT/var/lib/edge/db" && echo library > "$ROOT/var/lib/edge/db/marker"
 in_root bash /src/edge/deploy/install.sh --uninstall

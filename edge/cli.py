@@ -166,20 +166,32 @@ def cmd_import_templates(args):
     return {"imported": _engine(args).library.import_templates(data["faces"])}
 
 
+# `edge eval WHAT …`: recognition on a folder of identities is the default; the others are
+# named and live in the tooling package
+EVALUATIONS = {"liveness": "edge_tools.eval_liveness", "openset": "edge_tools.eval_openset"}
+
+
 def cmd_eval(args):
-    from . import evaluate as ev
+    import importlib
+
+    if args.what in EVALUATIONS:
+        return importlib.import_module(EVALUATIONS[args.what]).run(_cfg(args), args)
+    if args.folder:
+        raise E.EdgeError(E.PARARM_ERROR, f"`edge eval {args.what} {args.folder}`: give one folder of identities, "
+                          f"or one of: {', '.join(EVALUATIONS)}")
+    from edge_tools import evaluate as ev
     from .faces import FaceAnalyzer
 
     cfg = _cfg(args)
     an = FaceAnalyzer(cfg)
-    t = ev.embed_all(an, ev.identities(Path(args.folder)), quiet=args.quiet)
+    t = ev.embed_all(an, ev.identities(Path(args.what)), quiet=args.quiet)
     r = ev.one_to_n(t, an.embedder.score, cfg.recognition.threshold)
     r["rank1_errors"] = r["rank1_errors"][: args.show_errors]
     return r
 
 
 def cmd_bench(args):
-    from . import bench
+    from edge_tools import bench
 
     return bench.run(args.what, _cfg(args), args)
 
@@ -266,7 +278,7 @@ def cmd_license(args):
 
 
 def cmd_demo(args):
-    from . import demo
+    from edge_tools import demo
 
     return demo.run(_cfg(args), args.source)
 
@@ -402,8 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("file")
     x.set_defaults(fn=cmd_import_templates)
 
-    x = sub.add_parser("eval", help="1:N rank-1 and false-accept rate on a folder of identities")
-    x.add_argument("folder")
+    x = sub.add_parser("eval", help="1:N rank-1 and false-accept rate on a folder of identities; "
+                                    "`eval liveness DIR`, `eval openset`")
+    x.add_argument("what", help="a folder of identities (one sub-folder per person), or: liveness, openset")
+    x.add_argument("folder", nargs="?", help="the data folder of `liveness` / `openset`")
     x.add_argument("--show-errors", type=int, default=20)
     x.add_argument("--quiet", action="store_true")
     x.set_defaults(fn=cmd_eval)

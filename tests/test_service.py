@@ -14,7 +14,7 @@ import pytest
 from edge import errors as E
 from edge import sources as S
 from edge.runner import FAULT_ENV, Runner, run_supervised
-from edge.scenes import Actor, Scene
+from edge_tools.scenes import Actor, Scene
 from tests.conftest import PUBLIC
 from tests.test_pipeline import enrol
 

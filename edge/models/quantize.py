@@ -151,7 +151,7 @@ def quantize_model(src: Path, dst: Path, feeds: list[dict], per_channel: bool = 
 
 def quantize(cfg, images_dir: Path | None = None, force: bool = False, progress=True) -> list[dict]:
     """Write ``<id>_int8.onnx`` and its card for the configured detector, FaceMesh and embedder."""
-    from ..bench import _images
+    from edge_tools.bench import _images
 
     md = cfg.models_path
     float_cfg = copy.deepcopy(cfg)

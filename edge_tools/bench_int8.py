@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import errors as E
-from .config import Config
+from edge import errors as E
+from edge.config import Config
 
 STAGES = ("detect", "landmarks", "embed", "total")
 
@@ -40,7 +40,7 @@ def _lfw_default() -> Path | None:
 
 class Int8Stages:
     def __init__(self, cfg: Config, repeat: int):
-        from .faces import FaceAnalyzer
+        from edge.faces import FaceAnalyzer
 
         self.cfg8 = copy.deepcopy(cfg)
         self.cfg8.precision = "int8"
@@ -74,7 +74,7 @@ class Int8Stages:
         if root is None or not root.is_dir():
             out["lfw_dev"] = {"error": "no lfw-dev folder (../shared/faces/lfw-dev or --lfw DIR)"}
             return out
-        from . import evaluate as ev
+        from edge_tools import evaluate as ev
 
         ids = ev.identities(root)
         res = {}

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .config import Config
+from edge.config import Config
 from .scenes import Actor, Scene
 
 SECONDS = 20.0
@@ -43,8 +43,8 @@ def _status(pid: int) -> dict:
 
 
 def _library(cfg: Config, home: Path, who: list[dict], users: int, group: str) -> dict:
-    from .engine import FaceEngine
-    from .library import FaceRecord
+    from edge.engine import FaceEngine
+    from edge.library import FaceRecord
 
     c = copy.deepcopy(cfg)
     c.models_dir, c.home = cfg.models_path, home

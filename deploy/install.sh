@@ -21,8 +21,9 @@ EDGE_HOME=${EDGE_HOME:-/var/lib/edge}
 EDGE_USER=${EDGE_USER:-edge}
 UNIT_DIR=${UNIT_DIR:-/etc/systemd/system}
 UDEV_DIR=${UDEV_DIR:-/etc/udev/rules.d}
-# where the vendor's licence key goes: the one place to change if licensing moves it
-VENDOR_KEY_DEST=${VENDOR_KEY_DEST:-$EDGE_HOME/license/vendor.pub}
+# where the vendor's licence key goes: root-owned in /etc/edge, where no EDGE_HOME or config can
+# replace it (edge.license.SYSTEM_KEY); the one place to change if licensing moves it
+VENDOR_KEY_DEST=${VENDOR_KEY_DEST:-/etc/edge/vendor.pub}
 PROFILE=gate
 VENDOR_KEY=${VENDOR_KEY:-}
 ENABLE=0
@@ -152,7 +153,7 @@ fi
 mkdir -p "$EDGE_HOME/license"
 if [ -n "$VENDOR_KEY" ]; then
     mkdir -p "$(dirname "$VENDOR_KEY_DEST")"
-    install -m 0644 "$VENDOR_KEY" "$VENDOR_KEY_DEST"
+    install -o root -g root -m 0644 "$VENDOR_KEY" "$VENDOR_KEY_DEST"
     say "installed the vendor key as $VENDOR_KEY_DEST: licensing is on"
 fi
 say "building the model pack in $EDGE_HOME/models (sha256-checked; skipped when up to date)"

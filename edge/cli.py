@@ -33,6 +33,8 @@ def cmd_models_build(args):
 def cmd_models_quantize(args):
     from .models.quantize import quantize
 
+    if args.images and not Path(args.images).is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"--images {args.images}: no such folder of calibration photos")
     cfg = _cfg(args)
     qcards = quantize(cfg, Path(args.images) if args.images else None, args.force, progress=not args.quiet)
     return {"models_dir": str(cfg.models_path), "select_with": 'precision = "int8"',
@@ -319,6 +321,8 @@ def cmd_doctor(args):
     """Device checks as JSON on stdout and a readable table on stderr; exit 1 when one fails."""
     from . import doctor
 
+    if args.root and not Path(args.root).is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"--root {args.root}: no such directory (a recorded device tree)")
     report = doctor.run_checks(_cfg(args), root=args.root,
                                read_frame=None if args.no_camera else doctor.read_one_frame)
     if not args.no_table:

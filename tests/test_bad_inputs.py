@@ -413,6 +413,8 @@ BAD_ARGUMENT = {
     "library check": (["extra"], E.PARARM_ERROR),
     "library reset": ([], E.PARARM_ERROR),            # a sound library is never reset
     "demo": (["--source", MISSING], E.FILE_NOT_EXIST),
+    "doctor": (["--root", MISSING], E.FILE_NOT_EXIST),
+    "models quantize": (["--images", MISSING], E.FILE_NOT_EXIST),
 }
 
 

@@ -242,6 +242,43 @@ def cmd_license(args):
     raise E.EdgeError(E.ILLEGAL_PARAMS, f"unknown license command {args.lcmd}")
 
 
+def cmd_serve(args):
+    from .api.server import serve
+
+    return serve(_cfg(args), args.host, args.port, True if args.camera else None, args.source)
+
+
+def cmd_admin(args):
+    import getpass
+
+    from .api.auth import AdminAccount
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("new admin password: ")
+        if getpass.getpass("again: ") != password:
+            raise E.EdgeError(E.PARARM_ERROR, "the two passwords differ")
+    cfg = _cfg(args)
+    AdminAccount(cfg.home).set_password(password, args.user)
+    return {"admin": args.user, "stored": str(AdminAccount(cfg.home).path), "hash": "scrypt"}
+
+
+def cmd_api_key(args):
+    from .api.auth import KeyStore
+
+    keys = KeyStore(_cfg(args).home)
+    if args.kcmd == "add":
+        ak, sk = keys.add(args.name or "", args.qps, args.daily_limit)
+        return {"api_key": ak, "secret_key": sk,
+                "note": "the secret is shown once and stored hashed: keep it now"}
+    if args.kcmd == "delete":
+        keys.delete(args.api_key)
+        return {"deleted": args.api_key}
+    return {"keys": [{"api_key": k.api_key, "name": k.name, "qps": k.qps, "daily_limit": k.daily_limit}
+                     for k in keys.all()]}
+
+
 def cmd_demo(args):
     from . import demo
 
@@ -386,6 +423,27 @@ def build_parser() -> argparse.ArgumentParser:
     a = ls.add_parser("import", help="install a license file, a batch bundle or a revocation list")
     a.add_argument("file")
     x.set_defaults(fn=cmd_license)
+    x = sub.add_parser("serve", help="the v3-compatible HTTP API and the admin page (and the camera loop)")
+    x.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
+    x.add_argument("--port", type=int, help="port (default: serve.port, 8300)")
+    x.add_argument("--camera", action="store_true", help="also run the configured camera loop (serve.camera)")
+    x.add_argument("--source", help="camera source for the loop, as `edge run --source`")
+    x.set_defaults(fn=cmd_serve)
+    x = sub.add_parser("admin", help="the admin page's account").add_subparsers(dest="acmd", required=True)
+    a = x.add_parser("set-password", help="set the admin account's password (scrypt-hashed)")
+    a.add_argument("--user", default="admin")
+    a.add_argument("--password-stdin", action="store_true", help="read the password from stdin (installers)")
+    a.set_defaults(fn=cmd_admin)
+    x = sub.add_parser("api", help="API keys of the HTTP API").add_subparsers(dest="apicmd", required=True)
+    k = x.add_parser("key", help="add, list or delete API key/secret pairs").add_subparsers(dest="kcmd", required=True)
+    a = k.add_parser("add", help="a new key pair; the secret is printed once and stored hashed")
+    a.add_argument("--name")
+    a.add_argument("--qps", type=float, help="this key's QPS limit (default: serve.qps)")
+    a.add_argument("--daily-limit", type=int, help="this key's requests per day (default: serve.daily_limit)")
+    k.add_parser("list", help="the configured keys (never their secrets)")
+    a = k.add_parser("delete", help="delete a key; its access tokens stop working at once")
+    a.add_argument("api_key")
+    x.set_defaults(fn=cmd_api_key)
     x = sub.add_parser("demo", help="enrol and recognise the people in the demo photos (no camera)")
     x.add_argument("--source", help="folder of photos (default: face_recognition's MIT test photos, from PyPI)")
     x.set_defaults(fn=cmd_demo)

@@ -51,7 +51,7 @@ def camera_source(cfg: Config, uri: str | None = None) -> S.Source:
 
 class Runner:
     def __init__(self, cfg: Config, engine, source: S.Source, dispatcher: O.Dispatcher | None = None,
-                 status_every: float = 1.0, on_status=None):
+                 status_every: float = 1.0, on_status=None, on_frame=None):
         self.cfg = cfg
         self.dispatcher = dispatcher if dispatcher is not None else O.build(cfg)
         self.pipeline = Pipeline(cfg, engine, emit=self.dispatcher.publish)
@@ -61,6 +61,10 @@ class Runner:
         self.stop_event = threading.Event()
         self.status_every = status_every
         self.on_status = on_status or self._print_status
+        # frame observer (the admin page's live view): on_frame(frame, live_tracks, events) after
+        # each processed frame, on the loop's thread, so it must only hand the values over
+        self.on_frame = on_frame
+        self.last_status: dict = {}
         self.started = 0.0
         self._license_checked = time.monotonic()
         self._logged = 0.0
@@ -101,14 +105,17 @@ class Runner:
                 except S.EndOfStream:
                     break
                 if frame is not None:
-                    self.pipeline.process(frame)
+                    events = self.pipeline.process(frame)
+                    if self.on_frame is not None:
+                        self.on_frame(frame, self.pipeline.live_tracks(frame.ts), events)
                 now = time.monotonic()
                 if now - self._license_checked >= LICENSE_RECHECK:
                     self._license_checked = now
                     require(self.cfg)          # a license that expires mid-run stops the loop
                 if now - t0 >= self.status_every:
                     frames = self.pipeline.stats.frames
-                    self.on_status(self.status((frames - n0) / (now - t0)))
+                    self.last_status = self.status((frames - n0) / (now - t0))
+                    self.on_status(self.last_status)
                     n0, t0 = frames, now
         finally:
             self.grabber.stop()

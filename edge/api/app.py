@@ -176,6 +176,11 @@ def create_app(cfg, engine=None, *, camera: bool = False, source=None, clock=tim
     async def _api_error(request: Request, exc: ApiError):
         return error_response(exc, request.url.path)
 
+    @app.exception_handler(E.EdgeError)
+    async def _edge_error(request: Request, exc: E.EdgeError):
+        # the engine's and library's errors carry their v3 code (errors.CODES / http_code)
+        return error_response(ApiError.from_edge(exc), request.url.path)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         if request.url.path.startswith("/admin"):

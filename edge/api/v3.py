@@ -36,7 +36,8 @@ def _route(cloud: str, private: str | None, model, summary: str, exclude_none: b
         for i, p in enumerate(paths):
             router.add_api_route(p, fn, methods=["POST"], response_model=S.Envelope[model], summary=summary,
                                  response_model_exclude_none=exclude_none, name=f"{fn.__name__}_{i}",
-                                 tags=["v3"])
+                                 tags=["v3"], responses={413: {"model": S.Envelope[None],
+                                                               "description": "body over serve.max_body_mb"}})
         return fn
     return deco
 

@@ -80,6 +80,7 @@ def _call(case, token):
         not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance])
     assert APP.state.edge.unexpected == 0
 
+
 @schema.include(path_regex="^/(rest|oauth)/").parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_cloud_paths_no_5xx_and_every_answer_matches_the_schema(case, token):

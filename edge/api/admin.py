@@ -309,7 +309,8 @@ async def _enrol_post(request: Request, f, user_id: str | None = None):
 # ---- live view and events -----------------------------------------------------------------------------
 @router.get("/live")
 async def live_page(request: Request, s: Session = Depends(session)):
-    return page(request, "live.html", {"camera": _st(request).device.camera()}, s)
+    st = _st(request)
+    return page(request, "live.html", {"camera": st.device.camera(), "events": list(reversed(st.hub.last(10)))}, s)
 
 
 @router.get("/live.json")

@@ -390,13 +390,15 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--quiet", action="store_true")
     x.set_defaults(fn=cmd_eval)
     x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
-    x.add_argument("what", choices=["recognition", "pipeline", "soak"])
+    x.add_argument("what", choices=["recognition", "pipeline", "soak", "api"])
     x.add_argument("--images", help="folder of face images (default: ../shared/faces/public if present, "
                                     "else the demo photos)")
     x.add_argument("--repeat", type=int, default=3)
     x.add_argument("--sizes", default="1000,10000,30000")
     x.add_argument("--minutes", type=float, default=10.0, help="soak: how long")
     x.add_argument("--max-growth", type=float, default=5.0, help="soak: resident memory growth limit (%%)")
+    x.add_argument("--users", type=int, default=30000, help="api: enrolled users (real + random distractors)")
+    x.add_argument("--requests", type=int, default=120, help="api: search requests per path and client count")
     x.set_defaults(fn=cmd_bench)
     x = sub.add_parser("run", help="run the camera loop (gate, attendance or 1:1 verify, per the config)")
     x.add_argument("--source", help="camera index, RTSP/HTTP URL, video file, image folder or 'picamera2' "

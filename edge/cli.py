@@ -46,27 +46,41 @@ def cmd_models_list(args):
 
 def cmd_models_register(args):
     """Describe a user-supplied ONNX model with a card, so config can select it by id."""
-    from .models import cards
+    from .models import catalogue, cards
 
     f = Path(args.path).resolve()
     if not f.is_file():
         raise E.EdgeError(E.FILE_NOT_EXIST, f"no such model file: {f}")
-    card = {"id": args.id, "kind": "detector" if args.adapter == "yunet" else "embedder",
-            "adapter": args.adapter, "version": args.version, "file": str(f), "sha256": cards.sha256_file(f),
-            "source": {"file": str(f)}, "licence": args.licence}
     if args.adapter == "yunet":
-        card |= {"input": {"layout": "NCHW BGR 0-255", "shape": ["1", 3, "H", "W"], "max_side": 640},
-                 "outputs": {"cls_/obj_/bbox_/kps_{8,16,32}": "YuNet heads"}}
+        card = catalogue.yunet_card(args.id, f, args.version, args.licence)
     else:
         if args.same_person_cosine is None:
             raise E.EdgeError(E.PARARM_ERROR, "--same-person-cosine is required for an embedder: the cosine "
                               "its authors document as the same-person point (maps to score 80)")
-        card |= {"input": {"layout": args.layout, "shape": ["N", 3, 112, 112], "normalisation": "(x - 127.5) / 127.5",
-                           "alignment": "ArcFace 5-point template, 112x112"},
-                 "outputs": {"embedding": "[N, D]"}, "metric": {"kind": "cosine",
-                                                                 "same_person_cosine": args.same_person_cosine}}
+        card = catalogue.arcface_card(args.id, f, args.same_person_cosine, args.layout, args.version, args.licence)
     cards.write_card(_cfg(args).models_path, card)
     return {"registered": card}
+
+
+def cmd_models_fetch(args):
+    from .models import fetch
+
+    cards = fetch.fetch(args.name, _cfg(args).models_path, args.mirror, args.timeout)
+    return {"installed": [{k: c[k] for k in ("id", "kind", "file", "sha256")} for c in cards]}
+
+
+def cmd_models_import(args):
+    from .models import fetch
+
+    cards = fetch.import_folder(Path(args.folder), _cfg(args).models_path, args.names or None)
+    return {"installed": [{k: c[k] for k in ("id", "kind", "file", "sha256")} for c in cards]}
+
+
+def cmd_models_catalogue(args):
+    from .models import catalogue
+
+    return {"models": [{"name": n, "what": e["what"], "licence": e["licence"], "homepage": e["homepage"],
+                        "files": e["files"]} for n, e in sorted(catalogue.CATALOGUE.items())]}
 
 
 def cmd_detect(args):
@@ -143,20 +157,32 @@ def cmd_import_templates(args):
     return {"imported": _engine(args).library.import_templates(data["faces"])}
 
 
+# `edge eval WHAT …`: recognition on a folder of identities is the default; the others are
+# named and live in the tooling package
+EVALUATIONS = {"liveness": "edge_tools.eval_liveness", "openset": "edge_tools.eval_openset"}
+
+
 def cmd_eval(args):
-    from . import evaluate as ev
+    import importlib
+
+    if args.what in EVALUATIONS:
+        return importlib.import_module(EVALUATIONS[args.what]).run(_cfg(args), args)
+    if args.folder:
+        raise E.EdgeError(E.PARARM_ERROR, f"`edge eval {args.what} {args.folder}`: give one folder of identities, "
+                          f"or one of: {', '.join(EVALUATIONS)}")
+    from edge_tools import evaluate as ev
     from .faces import FaceAnalyzer
 
     cfg = _cfg(args)
     an = FaceAnalyzer(cfg)
-    t = ev.embed_all(an, ev.identities(Path(args.folder)), quiet=args.quiet)
+    t = ev.embed_all(an, ev.identities(Path(args.what)), quiet=args.quiet)
     r = ev.one_to_n(t, an.embedder.score, cfg.recognition.threshold)
     r["rank1_errors"] = r["rank1_errors"][: args.show_errors]
     return r
 
 
 def cmd_bench(args):
-    from . import bench
+    from edge_tools import bench
 
     return bench.run(args.what, _cfg(args), args)
 
@@ -280,7 +306,7 @@ def cmd_api_key(args):
 
 
 def cmd_demo(args):
-    from . import demo
+    from edge_tools import demo
 
     return demo.run(_cfg(args), args.source)
 
@@ -313,6 +339,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--same-person-cosine", type=float)
     r.add_argument("--models-dir")
     r.set_defaults(fn=cmd_models_register)
+    r = m.add_parser("fetch", help="download a published model (pinned sha256) and install it")
+    r.add_argument("name", help="see `edge models catalogue`")
+    r.add_argument("--mirror", help="a site mirror holding the same files (URL of their folder)")
+    r.add_argument("--timeout", type=float, default=30.0)
+    r.add_argument("--models-dir")
+    r.set_defaults(fn=cmd_models_fetch)
+    r = m.add_parser("import", help="install published models from a folder (air-gapped sites, a USB stick)")
+    r.add_argument("folder")
+    r.add_argument("names", nargs="*", help="only these catalogue names (default: every one found)")
+    r.add_argument("--models-dir")
+    r.set_defaults(fn=cmd_models_import)
+    r = m.add_parser("catalogue", help="models edge can fetch or import: source, sha256, licence")
+    r.set_defaults(fn=cmd_models_catalogue)
 
     d = sub.add_parser("detect", help="faces, 5 points, pose and quality figures")
     d.add_argument("image")
@@ -384,8 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("file")
     x.set_defaults(fn=cmd_import_templates)
 
-    x = sub.add_parser("eval", help="1:N rank-1 and false-accept rate on a folder of identities")
-    x.add_argument("folder")
+    x = sub.add_parser("eval", help="1:N rank-1 and false-accept rate on a folder of identities; "
+                                    "`eval liveness DIR`, `eval openset`")
+    x.add_argument("what", help="a folder of identities (one sub-folder per person), or: liveness, openset")
+    x.add_argument("folder", nargs="?", help="the data folder of `liveness` / `openset`")
     x.add_argument("--show-errors", type=int, default=20)
     x.add_argument("--quiet", action="store_true")
     x.set_defaults(fn=cmd_eval)

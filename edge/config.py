@@ -361,6 +361,9 @@ class Config:
     models_dir: Path | None = field(default_factory=lambda: Path(os.environ["EDGE_MODELS_DIR"])
                                     if os.environ.get("EDGE_MODELS_DIR") else None)
     threads: int = 1                 # onnxruntime intra-op threads; gate terminals share cores
+    # onnxruntime execution providers, in order of preference: an NPU's provider (e.g.
+    # "RknpuExecutionProvider" with onnxruntime's Rockchip build) first, CPU last
+    providers: list = field(default_factory=lambda: ["CPUExecutionProvider"])
     detect: DetectConfig = field(default_factory=DetectConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
@@ -386,6 +389,9 @@ class Config:
 
     def validate(self) -> "Config":
         _range("threads", self.threads, 1, 64)
+        if not self.providers or not all(isinstance(p, str) and p.endswith("ExecutionProvider") for p in self.providers):
+            raise _bad(f"providers = {self.providers!r}: a non-empty list of onnxruntime provider names "
+                       "such as \"CPUExecutionProvider\"")
         for sect in (self.detect, self.embed, self.recognition, self.library, self.camera, self.track,
                      self.decision, self.liveness, self.attendance, self.dynamic_library, self.outputs,
                      self.serve):

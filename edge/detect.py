@@ -1,7 +1,8 @@
-"""Face detectors behind one interface: MediaPipe BlazeFace (built pack) and YuNet (user-supplied).
+"""Face detector adapters (the registry's ``detector`` role): MediaPipe BlazeFace (built pack)
+and YuNet (user-supplied).
 
-A detector takes a BGR uint8 image and returns ``Detection``s in image pixels, largest first
-(the SDK's order), at most ``max_detect_num``.
+A detector takes a BGR uint8 image and returns ``Detection``s in image pixels; ``select`` orders
+them largest first (the SDK's order) and keeps at most ``max_detect_num``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import cv2
 import numpy as np
 
 from .models import cards
+from .models.registry import Geometry, Runtime, register
 
 RAW_SCORE_LIMIT = 80.0  # MediaPipe clips logits before the sigmoid
 
@@ -77,11 +79,13 @@ def weighted_nms(boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: fl
     return out
 
 
+@register("detector", "blazeface")
 class BlazeFace:
-    def __init__(self, card: dict, threads: int = 1):
+    def __init__(self, card: dict, runtime: Runtime = Runtime()):
         self.card = card
-        self.sess = cards.session(card, threads)
+        self.sess = cards.session(card, runtime)
         self.size = int(card["input"]["shape"][2])
+        self.geometry = Geometry.from_card(card, "whole frame, letterboxed to a square")
         a = card["anchors"]
         self.anchors = _ssd_anchors(self.size, a["strides"], a["per_cell"])
         self.input_name = self.sess.get_inputs()[0].name
@@ -117,14 +121,16 @@ class BlazeFace:
         return dets
 
 
+@register("detector", "yunet")
 class YuNet:
     """OpenCV Zoo YuNet run through onnxruntime; input BGR 0-255 NCHW, sides a multiple of 32."""
 
     STRIDES = (8, 16, 32)
 
-    def __init__(self, card: dict, threads: int = 1):
+    def __init__(self, card: dict, runtime: Runtime = Runtime()):
         self.card = card
-        self.sess = cards.session(card, threads)
+        self.sess = cards.session(card, runtime)
+        self.geometry = Geometry.from_card(card, "whole frame, longest side <= max_side, padded to x32")
         self.input_name = self.sess.get_inputs()[0].name
         self.out_names = [o.name for o in self.sess.get_outputs()]
         self.max_side = int(card.get("input", {}).get("max_side", 640))
@@ -162,14 +168,6 @@ class YuNet:
             box, kp = box / scale, kp / scale
             dets.append(Detection(np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]]), sc, kp))
         return dets
-
-
-ADAPTERS = {"blazeface": BlazeFace, "yunet": YuNet}
-
-
-def make(card: dict, threads: int = 1):
-    adapter = card.get("adapter") or ("blazeface" if "anchors" in card else "yunet")
-    return ADAPTERS[adapter](card, threads)
 
 
 def select(dets: list[Detection], min_face_size: int, max_num: int) -> list[Detection]:

@@ -14,6 +14,7 @@ import numpy as np
 from . import align
 from . import errors as E
 from .models import cards
+from .models.registry import Geometry, Runtime, register
 
 # ArcFace's standard 112x112 template for (eye image-left, eye image-right, nose, mouth l, mouth r)
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -33,14 +34,24 @@ class Template:
 class Embedder:
     """Common part: score mapping from cosine of unit vectors, calibrated per model."""
 
-    def __init__(self, card: dict, threads: int = 1, flip: bool = True):
+    crop = ""
+
+    def __init__(self, card: dict, runtime: Runtime = Runtime(), flip: bool = True):
+        if "same_person_cosine" not in card.get("metric", {}):
+            raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card['id']} lacks metric.same_person_cosine")
         self.card = card
-        self.sess = cards.session(card, threads)
+        self.sess = cards.session(card, runtime)
         self.input_name = self.sess.get_inputs()[0].name
+        self.geometry = Geometry.from_card(card, self.crop)
         self.flip = flip
         # flip-averaged templates differ from plain ones, so they are a different "model"
         self.model = f"{card['id']}@{card.get('version', '1')}" + ("+flip" if flip else "")
         self.same_person_cosine = float(card["metric"]["same_person_cosine"])
+
+    @property
+    def dim(self) -> int:
+        """Template length, from the model's declared output."""
+        return int(self.sess.get_outputs()[0].shape[-1])
 
     def score(self, cos: np.ndarray | float) -> np.ndarray | float:
         """Cosine -> 0-100: the same-person cosine maps to 80, 1.0 to 100, 0 and below to 0."""
@@ -67,8 +78,10 @@ class Embedder:
         return Template(self.embed_chips(np.stack([chip, chip[:, ::-1]])).mean(0), self.model)
 
 
+@register("embedder", "dlib")
 class DlibResNet(Embedder):
     size = 150
+    crop = "dlib get_face_chip_details: 5 points, 150 px, padding 0.25"
 
     def chip(self, img, dlib5, five):
         return align.extract_chip(img, dlib5, self.size, 0.25)
@@ -85,14 +98,16 @@ def arcface_chip(img: np.ndarray, five: np.ndarray, flags: int = cv2.INTER_LINEA
     return cv2.warpAffine(img, M, (112, 112), flags=flags)
 
 
+@register("embedder", "arcface")
 class ArcFace(Embedder):
     """Any ArcFace-style ONNX embedder: 112x112 RGB, (x - 127.5) / 127.5, NCHW unless the card
     says NHWC; the card gives ``metric.same_person_cosine``."""
 
     size = 112
+    crop = "ArcFace 5-point template, 112 px"
 
-    def __init__(self, card, threads=1, flip=True):
-        super().__init__(card, threads, flip)
+    def __init__(self, card, runtime: Runtime = Runtime(), flip=True):
+        super().__init__(card, runtime, flip)
         self.nhwc = "NHWC" in card["input"].get("layout", "NCHW")
         self.bgr = "BGR" in card["input"].get("layout", "RGB")
 
@@ -105,15 +120,3 @@ class ArcFace(Embedder):
         if not self.nhwc:
             x = x.transpose(0, 3, 1, 2)
         return self.sess.run(None, {self.input_name: np.ascontiguousarray(x)})[0].reshape(len(chips), -1)
-
-
-ADAPTERS = {"dlib": DlibResNet, "arcface": ArcFace}
-
-
-def make(card: dict, threads: int = 1, flip: bool = True) -> Embedder:
-    adapter = card.get("adapter") or ("dlib" if card.get("converter") == "dlib" else "arcface")
-    if adapter not in ADAPTERS:
-        raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card['id']}: unknown embedder adapter {adapter!r}")
-    if "same_person_cosine" not in card.get("metric", {}):
-        raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card['id']} lacks metric.same_person_cosine")
-    return ADAPTERS[adapter](card, threads, flip)

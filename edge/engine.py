@@ -68,8 +68,7 @@ class FaceEngine:
     def library(self) -> FaceLibrary:
         if self._library is None:
             lc = self.cfg.library
-            dim = int(self.embedder.sess.get_outputs()[0].shape[-1])
-            self._library = FaceLibrary(self.cfg.db_path, self.embedder.model, dim, lc.max_users,
+            self._library = FaceLibrary(self.cfg.db_path, self.embedder.model, self.embedder.dim, lc.max_users,
                                         lc.max_faces_per_user)
             if lc.reembed_on_model_change:
                 self.reembed()

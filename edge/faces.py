@@ -14,8 +14,7 @@ from . import detect as D
 from . import embed as EM
 from . import errors as E
 from .config import Config
-from .landmarks import FaceMesh
-from .models import cards
+from .models import registry
 
 MESH_PRESENCE_MIN = 0.5   # FaceMesh's own face-presence threshold (MediaPipe default)
 
@@ -66,10 +65,10 @@ def quality_figures(img: np.ndarray, box) -> dict:
 class FaceAnalyzer:
     def __init__(self, cfg: Config):
         self.cfg = cfg
-        md = cfg.models_path
-        self.detector = D.make(cards.read_card(cards.card_path(md, cfg.detect.detector)), cfg.threads)
-        self.mesh = FaceMesh(cards.read_card(cards.card_path(md, "facemesh")), cfg.threads)
-        self.embedder = EM.make(cards.read_card(cards.card_path(md, cfg.embed.embedder)), cfg.threads, cfg.embed.flip)
+        md, rt = cfg.models_path, registry.Runtime.from_config(cfg)
+        self.detector = registry.load(md, cfg.detect.detector, rt, "detector")
+        self.mesh = registry.load(md, "facemesh", rt, "landmarks")
+        self.embedder = registry.load(md, cfg.embed.embedder, rt, "embedder", flip=cfg.embed.flip)
 
     def detect(self, img: np.ndarray, max_faces: int | None = None) -> list[Face]:
         dc = self.cfg.detect

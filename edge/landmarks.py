@@ -8,6 +8,7 @@ import numpy as np
 
 from .detect import Detection
 from .models import cards
+from .models.registry import Geometry, Runtime, register
 
 ROI_SCALE = 1.5  # MediaPipe's face-landmark ROI: 1.5x the detection box, square on the long side
 
@@ -82,11 +83,13 @@ def roi_transform(det: Detection, size: int) -> np.ndarray:
                      [k * s, k * c, cy - 0.5 * side * s - 0.5 * side * c]], np.float64)
 
 
+@register("landmarks", "facemesh")
 class FaceMesh:
-    def __init__(self, card: dict, threads: int = 1):
+    def __init__(self, card: dict, runtime: Runtime = Runtime()):
         self.card = card
-        self.sess = cards.session(card, threads)
+        self.sess = cards.session(card, runtime)
         self.size = int(card["input"]["shape"][2])
+        self.geometry = Geometry.from_card(card, f"square ROI {ROI_SCALE}x the detection box, rotated eyes-level")
         self.input_name = self.sess.get_inputs()[0].name
 
     def __call__(self, img: np.ndarray, det: Detection) -> Mesh:

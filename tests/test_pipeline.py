@@ -16,7 +16,7 @@ import pytest
 
 from edge import sources as S
 from edge.pipeline import Pipeline
-from edge.scenes import Actor, Scene
+from edge_tools.scenes import Actor, Scene
 from tests.conftest import PUBLIC, frames
 
 ENROLLED = {"obama": "obama/obama_1.jpg", "biden": "biden/biden_1.jpg",

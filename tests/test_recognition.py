@@ -4,7 +4,7 @@ import itertools
 import pytest
 
 from edge import errors as E
-from edge import evaluate as ev
+from edge_tools import evaluate as ev
 from edge import image as I
 from tests.conftest import IDENTITIES, LFW, PUBLIC, photos
 

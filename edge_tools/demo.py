@@ -9,8 +9,8 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from . import errors as E
-from .config import Config
+from edge import errors as E
+from edge.config import Config
 
 DEMO_PACKAGE = ("face_recognition", "1.3.0")
 ENROL = {"obama": "obama.jpg", "biden": "biden.jpg"}
@@ -46,7 +46,7 @@ def demo_photos(cfg: Config) -> Path:
 
 
 def run(cfg: Config, source: str | None = None) -> dict:
-    from .engine import FaceEngine
+    from edge.engine import FaceEngine
 
     cfg.models_dir = cfg.models_path      # keep the built pack, but
     cfg.home = cfg.home / "demo"          # a library of its own: the demo never touches real users

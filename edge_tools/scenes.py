@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import image as I
+from edge import image as I
 
 
 @dataclass

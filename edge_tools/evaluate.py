@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import errors as E
-from . import image as I
-from .faces import FaceAnalyzer
-from .progress import Progress
+from edge import errors as E
+from edge import image as I
+from edge.faces import FaceAnalyzer
+from edge.progress import Progress
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import cv2
 
-from . import errors as E
-from . import outputs as O
-from . import quality as Q
-from . import sources as S
-from .config import Config
+from edge import errors as E
+from edge import outputs as O
+from edge import quality as Q
+from edge import sources as S
+from edge.config import Config
 from .scenes import Actor, Scene
 
 SIZE = (640, 480)
@@ -59,7 +59,7 @@ def people(root: Path, analyzer, cfg: Config) -> list[dict]:
 
 
 def _engine(cfg: Config, home: Path, who: list[dict]):
-    from .engine import FaceEngine
+    from edge.engine import FaceEngine
 
     cfg.models_dir = cfg.models_path      # the built pack stays where it is; only the library moves
     cfg.home = home
@@ -85,7 +85,7 @@ def _walkers(who: list[dict], n: int, frames: int) -> list[Actor]:
 
 
 def fps(cfg: Config, eng, who, n_faces: int, frames: int = 150) -> dict:
-    from .pipeline import Pipeline
+    from edge.pipeline import Pipeline
 
     scene = Scene(_walkers(who, n_faces, frames), frames, SIZE, _find(eng))
     imgs = list(scene)
@@ -146,7 +146,7 @@ class _Stamped(S.Source):
 
 def latency(cfg: Config, eng, who, passes: int = 12, stay: int = 40, gap: int = 12) -> dict:
     """Each pass: one person appears (whole face in view), stays ``stay`` frames, leaves."""
-    from .runner import Runner
+    from edge.runner import Runner
 
     cfg.decision.cooldown = 0.0
     spots = [(200, 200), (420, 220), (320, 180), (260, 260)]
@@ -193,7 +193,7 @@ def pipeline(cfg: Config, images=None) -> dict:
     cfg.threads = 1
     root = _root(images)
     with tempfile.TemporaryDirectory() as tmp:
-        from .faces import FaceAnalyzer
+        from edge.faces import FaceAnalyzer
         who = people(root, FaceAnalyzer(cfg), cfg)
         eng = _engine(cfg, Path(tmp), who)
         try:
@@ -216,8 +216,8 @@ def pipeline(cfg: Config, images=None) -> dict:
 def soak(cfg: Config, minutes: float = 10.0, images=None, sample_s: float = 10.0, warmup_s: float = 60.0,
          max_growth: float = 5.0) -> dict:
     """The looping scene through `edge run`'s loop; RSS growth from the end of warm-up to the end."""
-    from .faces import FaceAnalyzer
-    from .runner import Runner, rss_mb
+    from edge.faces import FaceAnalyzer
+    from edge.runner import Runner, rss_mb
 
     root = _root(images)
     cfg.threads = 1

@@ -18,7 +18,7 @@ from edge import sources as S
 from edge.api.app import create_app
 from edge.api.auth import AdminAccount
 from edge.api.live import GREEN
-from edge.scenes import Actor, Scene
+from edge_tools.scenes import Actor, Scene
 from tests.api_server import Served
 from tests.conftest import PUBLIC
 from tests.helpers import wait_for

@@ -9,7 +9,7 @@ import pytest
 from edge import config as C
 from edge.api.app import create_app
 from edge.api.auth import KeyStore
-from edge.scenes import background
+from edge_tools.scenes import background
 from tests.api_server import Served
 from tests.conftest import PUBLIC
 from tests.licensing import device, vendor  # noqa: F401  (vendor is a fixture)

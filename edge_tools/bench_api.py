@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import errors as E
+from edge import errors as E
+from edge.config import Config
+
 from .bench import _images
-from .config import Config
 
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
@@ -76,8 +77,8 @@ def _run(clients: int, total: int, one) -> tuple[list[float], float, int]:
 def _library(cfg: Config, files: list[Path], users: int, progress) -> tuple[list[tuple[bytes, str]], int]:
     """Enrol the first photo of each identity folder, fill up with distractors; returns the
     probes (photo bytes, expected user) and the number of real users."""
-    from .engine import FaceEngine
-    from .library import FaceRecord
+    from edge.engine import FaceEngine
+    from edge.library import FaceRecord
 
     by_person: dict[str, list[Path]] = {}
     for f in files:
@@ -115,8 +116,8 @@ class _Server:
     """`edge serve` in a child process on a loopback port, with its own key."""
 
     def __init__(self, home: Path, cfg_file: Path, models: Path):
-        from .api.auth import KeyStore
-        from .api.server import serve  # noqa: F401  (fails early without the serve extra)
+        from edge.api.auth import KeyStore
+        from edge.api.server import serve  # noqa: F401  (fails early without the serve extra)
 
         import socket
         with socket.socket() as s:
@@ -158,7 +159,7 @@ class _Server:
 
 def api(cfg: Config, images_arg=None, users: int = 30000, requests: int = 120, clients=(1, 4),
         progress=True) -> dict:
-    from .engine import FaceEngine
+    from edge.engine import FaceEngine
 
     say = (lambda m: sys.stderr.write(f"bench api: {m}\n")) if progress else (lambda m: None)
     files = _images(images_arg, cfg)
@@ -167,7 +168,7 @@ def api(cfg: Config, images_arg=None, users: int = 30000, requests: int = 120, c
         models = cfg.models_path
         cfg_file = home / "bench.toml"
         cfg_file.write_text(f"threads = 1\n[library]\nmax_users = {users + 100}\n")
-        from . import config as C
+        from edge import config as C
         bcfg = C.load(cfg_file, home=home, models_dir=models)
         probes, real = _library(bcfg, files, users, say)
         bodies = [json.dumps({"image": base64.b64encode(data).decode(), "image_type": "BASE64",

@@ -2,7 +2,7 @@
 Selenium with Debian's chromedriver) uses the admin page: a wrong password is refused, it logs
 in, enrols a fixture photo (and sees a bad one refused with its quality reasons), finds the
 person in the library, watches the live view recognise the same person replayed through the
-camera loop (name drawn on the frame), is refused a form without its CSRF token, and exports
+camera loop (name drawn on the frame), enrols from a snapshot of that camera, is refused a form without its CSRF token, and exports
 the attendance CSV. Screenshots of each page go to test-output/browser/ (EDGE_TEST_OUTPUT)."""
 import datetime as dt
 import os
@@ -142,6 +142,18 @@ def test_admin_page_in_headless_chromium(device, browser, out_dir):
         # the label box above the face is drawn in the "recognised" colour
         label = frame[max(0, y - 18):max(1, y - 4), x + 2:x + 40].reshape(-1, 3).astype(int)
         assert (np.abs(label - np.array(GREEN)).sum(axis=1) < 60).mean() > 0.3
+
+    # enrolment from a snapshot of the live camera (the person may be between passes: retry)
+    for _ in range(5):
+        d.get(url + "/admin/enrol")
+        find(By.ID, "enrol-user").send_keys("guest")
+        find(By.ID, "enrol-group").clear()
+        find(By.ID, "enrol-group").send_keys("visitors")
+        find(By.CSS_SELECTOR, "input[name=source][value=camera]").click()
+        find(By.ID, "enrol-button").click()
+        if "/admin/user/guest" in d.current_url:
+            break
+    assert "/admin/user/guest?msg=enrolled" in d.current_url, d.page_source[:2000]
 
     # a form without its CSRF token is refused and changes nothing
     d.get(url + "/admin/library")

@@ -53,21 +53,20 @@ class State:
 
 def _field_error(errors: list) -> ApiError:
     """A validation failure as the v3 code of the first field that failed."""
+    whole = ("missing", "model_attributes_type", "model_type", "dict_type", "list_type")
     for err in errors:
-        loc = [x for x in err.get("loc", ()) if x != "body"]
         kind = err.get("type", "")
-        if kind == "json_invalid" or (kind == "missing" and not loc) or kind in ("model_attributes_type", "list_type",
-                                                                                   "dict_type", "model_type"):
-            if kind in ("list_type", "model_attributes_type", "model_type", "dict_type") and loc and \
-                    not isinstance(loc[-1], str):
-                return ApiError(222200, f"an array element is not an object: {err.get('msg')}")
+        names = [x for x in err.get("loc", ()) if isinstance(x, str) and x != "body"]
+        if kind == "json_invalid" or (not names and kind in whole):
+            # not JSON, or not the object / array this call takes (an element that is no object too)
             return ApiError(222200, f"the body is not the JSON this call takes: {err.get('msg')}")
-        if kind in ("too_short", "too_long") and not any(isinstance(x, str) for x in loc):
+        if not names and kind in ("too_short", "too_long"):
             return ApiError(222208, err.get("msg", ""))
-        name = next((x for x in reversed(loc) if isinstance(x, str)), "")
+        if not names:
+            continue
         if kind == "missing":
-            return ApiError(222001, f"{name} is required", field=name)
-        return ApiError(S.FIELD_CODES.get(name, 222001), f"{name}: {err.get('msg')}", field=name)
+            return ApiError(222001, f"{names[-1]} is required", field=names[-1])
+        return ApiError(S.FIELD_CODES.get(names[-1], 222001), f"{names[-1]}: {err.get('msg')}", field=names[-1])
     return ApiError(222200, "the body could not be read")
 
 

@@ -88,18 +88,18 @@ class MultiSearchIn(ImageIn, _Controls):
     max_user_num: int = Field(1, ge=1, le=20)
 
 
-class UserAddIn(ImageIn, _Controls):
+class _EnrolIn(ImageIn, _Controls):
     group_id: Id
     user_id: Id
     user_info: str | None = Field(None, max_length=256)
+
+
+class UserAddIn(_EnrolIn):
     action_type: Literal["APPEND", "REPLACE"] = Field("APPEND", description="REPLACE: this face replaces "
                                                                             "the user's faces")
 
 
-class UserUpdateIn(ImageIn, _Controls):
-    group_id: Id
-    user_id: Id
-    user_info: str | None = Field(None, max_length=256)
+class UserUpdateIn(_EnrolIn):
     action_type: Literal["UPDATE", "REPLACE"] = Field("UPDATE", description="UPDATE: the user must exist "
                                                                             "(223103); REPLACE: created if not")
 
@@ -238,7 +238,7 @@ class SearchResult(BaseModel):
 
 class MultiFace(BaseModel):
     face_token: str
-    location: Location
+    location: Location | None = Field(None, description="null for the token of an enrolled face")
     user_list: list[SearchUser]
 
 

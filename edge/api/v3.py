@@ -59,6 +59,8 @@ def detect(body: S.DetectIn, svc: FaceService = Depends(service)):
     fields = {f.strip() for f in body.face_field.split(",") if f.strip()}
     out = []
     for p in faces:
+        if p.face is None:
+            raise ApiError(222209, "an enrolled face's token has no image to detect on: use it in match or search")
         d = svc.face_fields(p, fields)
         if body.display_corp_image and p.img is not None:
             from ..engine import face_crop
@@ -103,7 +105,7 @@ def multi_search(body: S.MultiSearchIn, svc: FaceService = Depends(service)):
         except ApiError:
             continue            # seed: faces failing the controls are left out of the result
         users = svc.users(svc.unit(p), groups, body.max_user_num, body.match_threshold)
-        faces.append({"face_token": p.token, "location": p.location, "user_list": users})
+        faces.append({"face_token": p.token, "location": p.location or None, "user_list": users})
     if not any(f["user_list"] for f in faces):
         raise ApiError(222207, f"no face matches anyone in {groups} at {body.match_threshold}")
     return ok({"face_num": len(faces), "face_list": faces})

@@ -66,6 +66,11 @@ def test_sdk_runs_unchanged_against_the_device(served):
     ok(c.addUser(b64("rose_leslie/rose_leslie_1.jpg"), "BASE64", "staff", "rose_leslie"))
     assert c.addUser(b64("obama/obama_1.jpg"), "BASE64", "staff", "obama")["error_code"] == 223105
     assert c._isCloudUser is False          # the SDK took the access-token path
+    # an enrolled face's token is a permanent FACE_TOKEN: searchable, not detectable
+    own = ok(c.search(add["face_token"], "FACE_TOKEN", "staff"))["user_list"][0]
+    assert own["user_id"] == "obama" and own["score"] > 99
+    assert c.detect(add["face_token"], "FACE_TOKEN")["error_code"] == 222209
+    assert ok(c.multiSearch(add["face_token"], "FACE_TOKEN", "staff"))["face_list"][0]["location"] is None
 
     det = ok(c.detect(b64("obama/obama_2.jpg"), "BASE64", {"face_field": "landmark,quality", "max_face_num": 5}))
     assert det["face_num"] == 1

@@ -7,16 +7,16 @@ change is a POST carrying the session's CSRF token; pages work from a phone to a
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
 import io
-import csv
 from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
@@ -88,7 +88,7 @@ def back(url: str, msg: str = "", err: str = "") -> RedirectResponse:
 
 
 async def _call(request, fn):
-    """A library call for a page: runs off the event loop; an error becomes its message."""
+    """A library call for a page, off the event loop (errors raise as ApiError)."""
     svc = _st(request).service
     return await run_in_threadpool(svc.call, fn)
 

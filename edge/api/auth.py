@@ -139,6 +139,10 @@ class KeyStore:
         secret = secret or secrets.token_urlsafe(24)
         if len(secret) < 12:
             raise E.EdgeError(E.PARARM_ERROR, "a secret key needs at least 12 characters")
+        if qps is not None and not 0.1 <= qps <= 100000:
+            raise E.EdgeError(E.PARARM_ERROR, f"--qps {qps}: use 0.1..100000")
+        if daily_limit is not None and daily_limit < 0:
+            raise E.EdgeError(E.PARARM_ERROR, f"--daily-limit {daily_limit}: use 0 (no limit) or more")
         with self._lock:
             raw = _read_json(self.path, {"keys": []})
             if any(k["api_key"] == api_key for k in raw["keys"]):

@@ -40,6 +40,9 @@ def test_secrets_are_stored_as_scrypt_hashes_and_checked(cfg):
     raw = keys.path.read_text()
     assert ak in raw and sk not in raw and (keys.path.stat().st_mode & 0o777) == 0o600
     assert keys.verify(ak, sk).api_key == ak and keys.verify(ak, sk + "x") is None and keys.verify("nope", sk) is None
+    for bad in ({"qps": -5}, {"qps": 0}, {"daily_limit": -1}, {"secret": "short"}):
+        with pytest.raises(Exception):
+            keys.add("bad", **bad)
     env = KeyStore(cfg.home, {"EDGE_API_KEY": "envkey", "EDGE_SECRET_KEY": "env-secret-123"})
     assert env.verify("envkey", "env-secret-123") is not None and env.verify("envkey", "nope") is None
 

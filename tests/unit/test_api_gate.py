@@ -203,3 +203,44 @@ def test_admin_password_rules_and_no_account(app, cfg):
     stored = json.loads(AdminAccount(cfg.home).path.read_text())
     assert stored["user"] == "guard" and stored["hash"].startswith("scrypt$") and "kiosk" not in stored["hash"]
     assert AdminAccount(cfg.home).check("guard", "kiosk-pass-1") and not AdminAccount(cfg.home).check("admin", "kiosk-pass-1")
+
+
+def test_edge_serve_command_serves_and_stops_on_sigterm(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.helpers import free_port, wait_for
+
+    home, port = tmp_path / "home", free_port()
+    env = dict(os.environ, EDGE_HOME=str(home))
+    run = lambda *a, **kw: subprocess.run([sys.executable, "-m", "edge.cli", "--json", *a], env=env,  # noqa: E731
+                                          capture_output=True, text=True, timeout=60, **kw)
+    r = run("admin", "set-password", "--password-stdin", input="door-pass-123\n")
+    assert r.returncode == 0 and json.loads(r.stdout)["hash"] == "scrypt"
+    key = json.loads(run("api", "key", "add", "--name", "door", "--qps", "5").stdout)
+    listed = json.loads(run("api", "key", "list").stdout)["keys"]
+    assert [(k["api_key"], k["qps"]) for k in listed] == [(key["api_key"], 5.0)] and "secret" not in str(listed)
+    bad = run("api", "key", "add", "--qps", "-1")
+    assert bad.returncode == 1 and json.loads(bad.stdout)["errno"] == -1002
+    srv = subprocess.Popen([sys.executable, "-m", "edge.cli", "serve", "--port", str(port)], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}/oauth/2.0/token?grant_type=client_credentials&client_id={key['api_key']}" \
+              f"&client_secret={key['secret_key']}"
+
+        def token():
+            try:
+                return json.loads(urllib.request.urlopen(url, timeout=2).read())
+            except OSError:
+                return None
+        assert wait_for(lambda: token() is not None, 30)
+        assert token()["expires_in"] == 2592000
+        srv.send_signal(signal.SIGTERM)
+        srv.wait(20)
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+    assert b"Traceback" not in srv.stderr.read()

@@ -184,9 +184,11 @@ def test_sdk_gets_the_documented_error_codes(served):
 
 def test_licence_failure_answers_the_licence_error_in_the_envelope(tmp_path, vendor, models_dir, monkeypatch):  # noqa: F811
     """A vendor key installed and no valid licence: face endpoints answer v3 code 6."""
+    import edge.license as L
+
     dev = device(tmp_path, vendor)
     cfg = C.load(home=dev.dir.parent, models_dir=models_dir)
-    cfg.license.root = str(dev.root)
+    monkeypatch.setattr(L, "FINGERPRINT_ROOT", str(dev.root))
     ak, sk = KeyStore(cfg.home).add("lic")
     with Served(create_app(cfg)) as srv:
         AipFace = point_sdk_at(monkeypatch, srv.url)

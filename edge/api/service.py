@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .. import enrol_policy
 from .. import errors as E
 from .. import image as I
 from .. import quality as Q
@@ -278,6 +279,7 @@ class FaceService:
         check_id("user_id", user_id), check_id("group_id", group_id)
         eng = self.engine()
         if p.face is not None:
+            enrol_policy.require(p.face, self.cfg.enrol)     # the one enrolment policy, as the CLI's
             rec = eng.record_for(p.img, p.face)
         else:
             rec = FaceRecord(p.unit, eng.embedder.model)   # a registered face_token: its template
@@ -317,15 +319,15 @@ def jpeg(img: np.ndarray, quality: int = 80) -> bytes:
 
 
 def admin_enrol(svc: FaceService, img: np.ndarray, user_id: str, group_id: str, user_info: str | None) -> dict:
-    """The admin page's enrolment: the camera loop's own quality rules (``[quality]``), with the
-    reasons a person can act on when the photo is refused."""
+    """The admin page's enrolment: the one enrolment policy (``[enrol]``, as `edge user add`),
+    with every reason a person can act on when the photo is refused."""
     eng = svc.engine()
     faces = eng.analyzer.detect(img, 1)
     if not faces:
         return {"ok": False, "reasons": [], "no_face": True}
     f = faces[0]
-    q = Q.assess(img, f, svc.cfg.quality)
-    if not q.ok:
-        return {"ok": False, "reasons": [r.to_dict() for r in q.reasons], "score": q.score}
+    found = enrol_policy.problems(f, svc.cfg.enrol)
+    if found:
+        return {"ok": False, "reasons": [p.to_dict() | {"text": p.text, "code": p.http_code} for p in found]}
     token = svc.enrol(Probe(f, img, "", location(f)), user_id, group_id, user_info or None, replace=False)
-    return {"ok": True, "face_token": token, "score": q.score}
+    return {"ok": True, "face_token": token}

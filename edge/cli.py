@@ -307,8 +307,9 @@ def cmd_serve(args):
 def cmd_admin(args):
     import getpass
 
-    from .api.auth import AdminAccount
+    from .api.auth import AdminAccount, check_user
 
+    check_user(args.user)           # before asking for a password
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -503,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(fn=cmd_license)
     x = sub.add_parser("serve", help="the v3-compatible HTTP API and the admin page (and the camera loop)")
     x.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
-    x.add_argument("--port", type=int, help="port (default: serve.port, 8300)")
+    x.add_argument("--port", type=J.int_in(1, 65535), help="port (default: serve.port, 8300)")
     x.add_argument("--camera", action="store_true", help="also run the configured camera loop (serve.camera)")
     x.add_argument("--source", help="camera source for the loop, as `edge run --source`")
     x.set_defaults(fn=cmd_serve)
@@ -516,8 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     k = x.add_parser("key", help="add, list or delete API key/secret pairs").add_subparsers(dest="kcmd", required=True)
     a = k.add_parser("add", help="a new key pair; the secret is printed once and stored hashed")
     a.add_argument("--name")
-    a.add_argument("--qps", type=float, help="this key's QPS limit (default: serve.qps)")
-    a.add_argument("--daily-limit", type=int, help="this key's requests per day (default: serve.daily_limit)")
+    a.add_argument("--qps", type=J.float_in(0.1, 100000.0), help="this key's QPS limit (default: serve.qps)")
+    a.add_argument("--daily-limit", type=J.int_in(0, 10**9),
+                   help="this key's requests per day (default: serve.daily_limit)")
     a.set_defaults(fn=cmd_api_key)
     k.add_parser("list", help="the configured keys (never their secrets)").set_defaults(fn=cmd_api_key)
     a = k.add_parser("delete", help="delete a key; its access tokens stop working at once")

@@ -70,6 +70,16 @@ def device(cfg, analyzer):
         yield srv
 
 
+def submit(d, el):
+    """Submit a form (its button clicked, or any field's form) and wait for the answer page: a
+    click returns before the browser has navigated."""
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    el.click() if el.tag_name == "button" else el.submit()
+    WebDriverWait(d, 60).until(EC.staleness_of(el))
+
+
 def shot(d, out_dir, name):
     d.save_screenshot(str(out_dir / f"{name}.png"))
 
@@ -96,12 +106,12 @@ def test_admin_page_in_headless_chromium(device, browser, out_dir, tmp_path):
     shot(d, out_dir, "01-login")
     # a wrong password is refused
     find(By.ID, "password").send_keys("not-the-password")
-    find(By.ID, "login-button").click()
+    submit(d, find(By.ID, "login-button"))
     assert "Wrong user name or password" in find(By.ID, "login-error").text
     shot(d, out_dir, "02-login-refused")
     find(By.ID, "password").clear()
     find(By.ID, "password").send_keys(PASSWORD)
-    find(By.ID, "login-button").click()
+    submit(d, find(By.ID, "login-button"))
     assert d.current_url.endswith("/admin/") and find(By.ID, "camera-state")
     shot(d, out_dir, "03-status")
 
@@ -111,13 +121,13 @@ def test_admin_page_in_headless_chromium(device, browser, out_dir, tmp_path):
     find(By.ID, "enrol-group").clear()
     find(By.ID, "enrol-group").send_keys("staff")
     find(By.ID, "enrol-photo").send_keys(str(dark_photo))
-    find(By.ID, "enrol-button").click()
+    submit(d, find(By.ID, "enrol-button"))
     refused = find(By.ID, "enrol-refused").text
     assert "Too dark" in refused and "illumination" in refused and "223115" in refused, refused
     shot(d, out_dir, "04-enrol-refused")
     find(By.ID, "enrol-info").send_keys("Barack Obama 奥巴马")
     find(By.ID, "enrol-photo").send_keys(str(PUBLIC / "obama/obama_1.jpg"))
-    find(By.ID, "enrol-button").click()
+    submit(d, find(By.ID, "enrol-button"))
     assert "/admin/user/obama?msg=enrolled" in d.current_url, d.current_url
     assert find(By.ID, "user-title").text == "obama"
     assert find(By.ID, "user-info").get_attribute("value") == "Barack Obama 奥巴马"
@@ -155,7 +165,7 @@ def test_admin_page_in_headless_chromium(device, browser, out_dir, tmp_path):
         find(By.ID, "enrol-group").clear()
         find(By.ID, "enrol-group").send_keys("visitors")
         find(By.CSS_SELECTOR, "input[name=source][value=camera]").click()
-        find(By.ID, "enrol-button").click()
+        submit(d, find(By.ID, "enrol-button"))
         if "/admin/user/guest" in d.current_url:
             break
     assert "/admin/user/guest?msg=enrolled" in d.current_url, d.page_source[:2000]
@@ -165,7 +175,7 @@ def test_admin_page_in_headless_chromium(device, browser, out_dir, tmp_path):
     d.execute_script("document.querySelectorAll('input[name=csrf]').forEach(e => e.remove())")
     add = d.find_element(By.CSS_SELECTOR, "form[action='/admin/groups/add'] input[name=group_id]")
     add.send_keys("intruders")
-    add.submit()
+    submit(d, add)
     assert "security token" in find(By.ID, "refused").text
     shot(d, out_dir, "08-csrf-refused")
     d.get(url + "/admin/library")

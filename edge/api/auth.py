@@ -242,6 +242,12 @@ class Throttle:
             self._fails.pop(who, None)
 
 
+def check_user(user: str) -> str:
+    if not user or not user.isascii() or not user.replace("_", "").isalnum() or len(user) > 64:
+        raise E.EdgeError(E.PARARM_ERROR, f"admin user name {user!r}: 1-64 letters, digits and '_'")
+    return user
+
+
 class AdminAccount:
     """The one admin account of the page, in ``EDGE_HOME/api/admin.json`` (scrypt hash, 0600)."""
 
@@ -252,10 +258,9 @@ class AdminAccount:
         return self.path.is_file()
 
     def set_password(self, password: str, user: str = "admin") -> None:
+        check_user(user)
         if len(password) < 8:
             raise E.EdgeError(E.PARARM_ERROR, "the admin password needs at least 8 characters")
-        if not user or not user.replace("_", "").isalnum():
-            raise E.EdgeError(E.PARARM_ERROR, "the admin user name: letters, digits and '_'")
         _write_private(self.path, {"user": user, "hash": hash_secret(password), "set": int(time.time())})
 
     def check(self, user: str, password: str) -> bool:

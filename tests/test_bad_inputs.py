@@ -416,6 +416,8 @@ BAD_ARGUMENT = {
     "api key add": (["--qps", "-1"], E.PARARM_ERROR),
     "api key delete": (["nosuch"], E.RECORD_UNEXIST),
     "api key list": (["extra"], E.PARARM_ERROR),
+    "doctor": (["--root", MISSING], E.FILE_NOT_EXIST),
+    "models quantize": (["--images", MISSING], E.FILE_NOT_EXIST),
 }
 
 

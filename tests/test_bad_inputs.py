@@ -413,6 +413,11 @@ BAD_ARGUMENT = {
     "library check": (["extra"], E.PARARM_ERROR),
     "library reset": ([], E.PARARM_ERROR),            # a sound library is never reset
     "demo": (["--source", MISSING], E.FILE_NOT_EXIST),
+    "serve": (["--port", "99999"], E.PARARM_ERROR),
+    "admin set-password": (["--user", "bad user!"], E.PARARM_ERROR),
+    "api key add": (["--qps", "-1"], E.PARARM_ERROR),
+    "api key delete": (["nosuch"], E.RECORD_UNEXIST),
+    "api key list": (["extra"], E.PARARM_ERROR),
     "doctor": (["--root", MISSING], E.FILE_NOT_EXIST),
     "models quantize": (["--images", MISSING], E.FILE_NOT_EXIST),
 }

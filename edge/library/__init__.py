@@ -546,6 +546,14 @@ class FaceLibrary:
             if not db.execute("SELECT 1 FROM faces WHERE user_id=?", (user_id,)).fetchone():
                 db.execute("DELETE FROM users WHERE user_id=?", (user_id,))
 
+    def set_user_info(self, user_id: str, user_info: str) -> None:
+        """Change a user's info alone (the admin page edits it without a new photo)."""
+        check_id("user_id", user_id), _check_info(user_info)
+        with self._write() as (db, _):
+            cur = db.execute("UPDATE users SET user_info=?, updated=? WHERE user_id=?", (user_info, time.time(), user_id))
+            if cur.rowcount == 0:
+                raise E.EdgeError(E.RECORD_UNEXIST, f"user {user_id} does not exist", http_code=223103)
+
     def user_copy(self, user_id: str, src_group: str, dst_group: str) -> None:
         check_id("user_id", user_id), check_id("group_id", src_group), check_id("group_id", dst_group)
         with self._write() as (db, _):
@@ -616,7 +624,9 @@ class FaceLibrary:
                user_id: str | None = None) -> list[dict]:
         """Best users by cosine: [{user_id, groups, face_token, cosine}], one row per user. The
         index is caught up with the database first, and every hit is read back from it, so a
-        user whose deletion is committed is never returned."""
+        user whose deletion is committed is never returned. Under the write lock: the HTTP API
+        writes from its threads while the camera loop searches, and FAISS must not be searched
+        while a write resizes it."""
         if groups:
             for g in groups:
                 check_id("group_id", g)
@@ -655,6 +665,18 @@ class FaceLibrary:
                 for r in out:
                     r["groups"] = [g for (g,) in self._groups_of(r["user_id"]) if not groups or g in groups]
         return out
+
+    @_guarded
+    def face_unit(self, face_token: str) -> np.ndarray | None:
+        """The unit template of one enrolled face (the v3 API's FACE_TOKEN input), or None."""
+        with self._lock:
+            rows = self._verified(self.db.execute(
+                f"SELECT face_id, user_id, template, {mac_ok('faces', 'f')} FROM faces f WHERE face_token=? AND "
+                "model=?", (face_token, self.model)).fetchall(), "faces")
+            if not rows:
+                return None
+            fid, uid, blob = rows[0]
+            return _unit(np.frombuffer(self.sealer.open(blob, "template", fid, uid), np.float32))
 
     # ---- migration ----------------------------------------------------------------------------
     @_guarded

@@ -510,8 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--quiet", action="store_true")
     x.set_defaults(fn=cmd_eval)
     x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
-    x.add_argument("what", choices=["recognition", "pipeline", "soak", "api"])
-    x.add_argument("what", choices=["recognition", "pipeline", "soak", "library"])
+    x.add_argument("what", choices=["recognition", "pipeline", "soak", "api", "library"])
     x.add_argument("--images", help="folder of face images (default: ../shared/faces/public if present, "
                                     "else the demo photos)")
     x.add_argument("--repeat", type=J.int_in(1, 1000), default=3)

@@ -170,12 +170,17 @@ def cmd_eval(args):
     if args.folder:
         raise E.EdgeError(E.PARARM_ERROR, f"`edge eval {args.what} {args.folder}`: give one folder of identities, "
                           f"or one of: {', '.join(EVALUATIONS)}")
+    from edge_tools import embed_cache
     from edge_tools import evaluate as ev
     from .faces import FaceAnalyzer
 
     cfg = _cfg(args)
     an = FaceAnalyzer(cfg)
-    t = ev.embed_all(an, ev.identities(Path(args.what)), quiet=args.quiet)
+    folder = Path(args.what)
+    if not folder.is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"{folder} is not a folder of identities (one sub-folder per person)")
+    t = ev.embed_all(an, ev.identities(folder), quiet=args.quiet,
+                     cache=None if args.no_cache else embed_cache.default_path(cfg))
     r = ev.one_to_n(t, an.embedder.score, cfg.recognition.threshold)
     r["rank1_errors"] = r["rank1_errors"][: args.show_errors]
     return r
@@ -392,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("folder", nargs="?", help="the data folder of `liveness` / `openset`")
     x.add_argument("--show-errors", type=int, default=20)
     x.add_argument("--quiet", action="store_true")
+    x.add_argument("--no-cache", action="store_true", help="do not read or write the evaluation template cache "
+                                                            "(EDGE_HOME/cache/eval-templates.db)")
     x.set_defaults(fn=cmd_eval)
     x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
     x.add_argument("what", choices=["recognition", "pipeline", "soak"])

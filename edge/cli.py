@@ -83,6 +83,14 @@ def cmd_models_catalogue(args):
                         "files": e["files"]} for n, e in sorted(catalogue.CATALOGUE.items())]}
 
 
+def cmd_models_calibrate(args):
+    from edge_tools import calibrate, embed_cache
+
+    cfg = _cfg(args)
+    return calibrate.run(cfg, args.id, Path(args.folder), None if args.no_cache else embed_cache.default_path(cfg),
+                         args.quiet)
+
+
 def cmd_detect(args):
     return _engine(args, open_library=False).detect(args.image, args.max_faces)
 
@@ -320,6 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(fn=cmd_models_import)
     r = m.add_parser("catalogue", help="models edge can fetch or import: source, sha256, licence")
     r.set_defaults(fn=cmd_models_catalogue)
+    r = m.add_parser("calibrate", help="put an embedder's scores at measured false-accept rates (80 = 1e-4) "
+                                       "from a folder of identities; writes the model's card")
+    r.add_argument("id", help="the embedder's model id (its card in the model pack)")
+    r.add_argument("folder", help="one sub-folder of photos per person (many people, 2 or more photos each)")
+    r.add_argument("--no-cache", action="store_true")
+    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--models-dir")
+    r.set_defaults(fn=cmd_models_calibrate)
 
     d = sub.add_parser("detect", help="faces, 5 points, pose and quality figures")
     d.add_argument("image")

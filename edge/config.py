@@ -61,9 +61,9 @@ class EmbedConfig:
 
 @dataclass
 class RecognitionConfig:
-    # 0-100 score; 80 is the seed's 1:1 / 1:N threshold and maps to the embedder's own
-    # same-person point (dlib: Euclidean 0.6). Measured on lfw-dev: FAR 1.11 % at 80,
-    # 0.078 % at 85 (README "Scores, thresholds and measured accuracy").
+    # 0-100 score calibrated to 1:1 false-accept rates (edge/scores.py); 80 is the seed's
+    # threshold and its "FAR 1 in 10,000": measured on lfw-dev 1e-4 at 80 (FRR 24.7 %), 1e-3 at
+    # 70 (FRR 4.8 %). Larger libraries need more: README "Scores, thresholds and measured accuracy".
     threshold: float = 80.0
     top_k: int = 1
 

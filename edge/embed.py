@@ -1,8 +1,8 @@
 """Face embedders behind one interface, and the 0-100 score scale.
 
 An embedder turns an image plus the face's alignment points into a template: a float32 vector
-tagged with the model's id and version. Scores are 0-100 as the seed's; 80 is each model's own
-documented same-person point (dlib: Euclidean 0.6 between raw descriptors).
+tagged with the model's id and version. Scores are 0-100 as the seed's, calibrated per model to
+1:1 false-accept rates (``scores.py``; 80 = FAR 1e-4).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 from . import align
 from . import errors as E
 from .models import cards
+from .scores import ScoreScale
 from .models.registry import Geometry, Runtime, register
 
 # ArcFace's standard 112x112 template for (eye image-left, eye image-right, nose, mouth l, mouth r)
@@ -32,13 +33,15 @@ class Template:
 
 
 class Embedder:
-    """Common part: score mapping from cosine of unit vectors, calibrated per model."""
+    """Common part: score mapping from cosine of unit vectors, calibrated per model (its card)."""
 
     crop = ""
 
     def __init__(self, card: dict, runtime: Runtime = Runtime(), flip: bool = True):
-        if "same_person_cosine" not in card.get("metric", {}):
-            raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card['id']} lacks metric.same_person_cosine")
+        metric = card.get("metric", {})
+        if "same_person_cosine" not in metric and not metric.get("calibration"):
+            raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card['id']} has neither metric.calibration nor "
+                              "metric.same_person_cosine: run `edge models calibrate`")
         self.card = card
         self.sess = cards.session(card, runtime)
         self.input_name = self.sess.get_inputs()[0].name
@@ -46,23 +49,24 @@ class Embedder:
         self.flip = flip
         # flip-averaged templates differ from plain ones, so they are a different "model"
         self.model = f"{card['id']}@{card.get('version', '1')}" + ("+flip" if flip else "")
-        self.same_person_cosine = float(card["metric"]["same_person_cosine"])
+        # flip-averaged templates have their own impostor distribution, so their own calibration
+        self.scale = ScoreScale(card, "flip" if flip else "single")
 
     @property
     def dim(self) -> int:
         """Template length, from the model's declared output."""
         return int(self.sess.get_outputs()[0].shape[-1])
 
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """The embedding output for a batch of prepared chips, one row per chip."""
+        return self.sess.run(None, {self.input_name: np.ascontiguousarray(x)})[0].reshape(len(x), -1)
+
     def score(self, cos: np.ndarray | float) -> np.ndarray | float:
-        """Cosine -> 0-100: the same-person cosine maps to 80, 1.0 to 100, 0 and below to 0."""
-        t = self.same_person_cosine
-        cos = np.asarray(cos, np.float64)
-        s = np.where(cos >= t, 80.0 + 20.0 * (cos - t) / (1.0 - t), 80.0 * np.clip(cos, 0, None) / t)
-        return np.clip(s, 0.0, 100.0) if s.ndim else float(np.clip(s, 0.0, 100.0))
+        """Cosine -> 0-100 through the card's calibration (``scores.ScoreScale``)."""
+        return self.scale.score(cos)
 
     def cosine_for_score(self, score: float) -> float:
-        t = self.same_person_cosine
-        return t + (score - 80.0) / 20.0 * (1.0 - t) if score >= 80 else score / 80.0 * t
+        return self.scale.cosine(score)
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -88,8 +92,7 @@ class DlibResNet(Embedder):
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """BGR uint8 chips (N, 150, 150, 3) -> raw 128-D descriptors."""
-        x = chips[..., ::-1].astype(np.float32).transpose(0, 3, 1, 2)
-        return self.sess.run(None, {self.input_name: np.ascontiguousarray(x)})[0].astype(np.float32)
+        return self.run(chips[..., ::-1].astype(np.float32).transpose(0, 3, 1, 2)).astype(np.float32)
 
 
 def arcface_chip(img: np.ndarray, five: np.ndarray, flags: int = cv2.INTER_LINEAR) -> np.ndarray:
@@ -117,6 +120,4 @@ class ArcFace(Embedder):
     def embed_chips(self, chips):
         x = chips if self.bgr else chips[..., ::-1]
         x = (x.astype(np.float32) - 127.5) / 127.5
-        if not self.nhwc:
-            x = x.transpose(0, 3, 1, 2)
-        return self.sess.run(None, {self.input_name: np.ascontiguousarray(x)})[0].reshape(len(chips), -1)
+        return self.run(x if self.nhwc else x.transpose(0, 3, 1, 2))

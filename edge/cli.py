@@ -57,7 +57,8 @@ def cmd_models_register(args):
         if args.same_person_cosine is None:
             raise E.EdgeError(E.PARARM_ERROR, "--same-person-cosine is required for an embedder: the cosine "
                               "its authors document as the same-person point (maps to score 80)")
-        card = catalogue.arcface_card(args.id, f, args.same_person_cosine, args.layout, args.version, args.licence)
+        card = catalogue.arcface_card(args.id, f, args.same_person_cosine, args.layout, args.version, args.licence,
+                                      embedding_output=args.embedding_output)
     cards.write_card(_cfg(args).models_path, card)
     return {"registered": card}
 
@@ -313,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--licence", default="see the model's source")
     r.add_argument("--layout", default="NCHW RGB")
     r.add_argument("--same-person-cosine", type=float)
+    r.add_argument("--embedding-output", help="embedder: the output holding the embedding, by name or index "
+                                              "(default: the first)")
     r.add_argument("--models-dir")
     r.set_defaults(fn=cmd_models_register)
     r = m.add_parser("fetch", help="download a published model (pinned sha256) and install it")

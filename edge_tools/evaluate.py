@@ -49,7 +49,7 @@ def embed_all(an: FaceAnalyzer, ids: dict[str, list[Path]], quiet: bool = False,
             labels.append(name)
             paths.append(str(f))
     found = embed_cache.analyse_all(an, paths, cache, quiet=quiet)
-    dim = next(f.vector.size for f in found if f.vector is not None)
+    dim = next((f.vector.size for f in found if f.vector is not None), an.embedder.dim)
     raw = np.stack([f.vector if f.vector is not None else np.zeros(dim, np.float32) for f in found])
     units = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
     return Templates(labels, paths, units, raw, np.array([f.vector is not None for f in found]),

@@ -446,6 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--quiet", action="store_true")
     x.add_argument("--no-cache", action="store_true", help="do not read or write the evaluation template cache "
                                                             "(EDGE_HOME/cache/eval-templates.db)")
+    x.add_argument("--strangers", help="openset: folder of single photos of people not in FOLDER (default: "
+                                       "../shared/faces/lfw-distractors); every other one is enrolled as a distractor")
+    x.add_argument("--threshold", type=J.float_in(0.0, 100.0), help="openset: score threshold (default: "
+                                                                     "recognition.threshold)")
+    x.add_argument("--sizes", help="openset: library sizes to estimate, e.g. 100,1000,10000,30000")
+    x.add_argument("--plots", help="openset: folder for the PNG plots (default: EDGE_HOME/eval)")
     x.set_defaults(fn=cmd_eval)
     x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
     x.add_argument("what", choices=["recognition", "pipeline", "soak"])

@@ -185,7 +185,8 @@ def cmd_import_templates(args):
 
 # `edge eval WHAT …`: recognition on a folder of identities is the default; the others are
 # named and live in the tooling package
-EVALUATIONS = {"liveness": "edge_tools.eval_liveness", "openset": "edge_tools.eval_openset"}
+EVALUATIONS = {"liveness": "edge_tools.eval_liveness", "openset": "edge_tools.eval_openset",
+               "multiphoto": "edge_tools.eval_multiphoto"}
 
 
 def cmd_eval(args):

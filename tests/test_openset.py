@@ -1,4 +1,4 @@
-"""`edge eval openset` on a small real data set (60 lfw-dev people x 6
+"""`edge eval openset` and `edge eval multiphoto` on a small real data set (60 lfw-dev people x 6
 photos, 80 lfw-distractors; the full figures come from the commands, README). What is checked is
 what must hold on any data: the counts behind every rate, rates that move the right way with
 threshold and library size, one figure recomputed independently, and the plots."""
@@ -59,3 +59,17 @@ def test_openset_counts_rates_sizes_and_plots(lfw_subset, models_dir, monkeypatc
         png = tmp_path / f"openset_{name}.png"
         assert r["plots"][name] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
+
+def test_several_enrolment_photos_find_more_people(lfw_subset, models_dir, monkeypatch, capsys):
+    people, strangers, home = lfw_subset
+    r = _run(["multiphoto", str(people), "--strangers", str(strangers)], home, models_dir, monkeypatch, capsys)
+    assert r["people"] == 60 and r["probes"] == 60 and r["strangers"] == 80     # the 6th photo of each
+    rows = {(x["photos"], x["rule"]): x for x in r["results"]}
+    assert set(rows) == {(k, rule) for k in (1, 3, 5) for rule in ("best", "mean")}
+    assert rows[1, "best"]["fnir"] == rows[1, "mean"]["fnir"]                    # one photo: the same thing
+    rule = r["choice"]["rule"]
+    assert rule in ("best", "mean")
+    assert rows[5, rule]["fnir"] < rows[1, rule]["fnir"] and rows[5, rule]["rank1"] >= rows[1, rule]["rank1"]
+    for x in r["results"]:
+        c = x["counts"]
+        assert x["fpir"] == round(c["strangers_matched"] / c["strangers"], 5)

@@ -372,14 +372,30 @@ class FaceLibrary:
             if row is None or row[0] in best:
                 continue
             best[row[0]] = {"user_id": row[0], "face_token": row[1], "cosine": float(cos)}
-            if len(best) >= top_k:
-                break
-        out = list(best.values())
+        out = self._by_mean_template(unit, best)[:top_k]
         for r in out:
             r["groups"] = [g for (g,) in self.db.execute("SELECT group_id FROM members WHERE user_id=? ORDER BY group_id",
                                                          (r["user_id"],)) if not groups or g in groups]
             r["user_info"] = self.db.execute("SELECT user_info FROM users WHERE user_id=?", (r["user_id"],)).fetchone()[0]
         return out
+
+    def _by_mean_template(self, unit: np.ndarray, users: dict[str, dict]) -> list[dict]:
+        """Users best first, a user with several faces scored by the cosine to their mean template
+        (the normalised mean of their unit templates), not by their best face: on lfw-dev with 3 or
+        5 enrolment photos that misses 7.1 / 3.9 % of people instead of 10.2 / 9.1 % at the same
+        1 % false-positive rate (`edge eval multiphoto`, README "Several photos per user"). A user
+        with one face scores as before; ``face_token`` stays the user's closest face."""
+        if users:
+            ids = list(users)
+            rows = self.db.execute(f"SELECT user_id, template FROM faces WHERE model=? AND user_id IN "
+                                   f"({','.join('?' * len(ids))})", (self.model, *ids)).fetchall()
+            faces: dict[str, list[np.ndarray]] = {}
+            for uid, blob in rows:
+                faces.setdefault(uid, []).append(_unit(np.frombuffer(blob, np.float32)))
+            for uid, units in faces.items():
+                if len(units) > 1:
+                    users[uid]["cosine"] = float(_unit(np.mean(units, 0)) @ np.asarray(unit, np.float32).ravel())
+        return sorted(users.values(), key=lambda r: -r["cosine"])
 
     # ---- migration ----------------------------------------------------------------------------
     def export_templates(self, group_id: str | None = None) -> list[dict]:

@@ -117,3 +117,20 @@ def test_too_few_impostor_pairs_is_a_clear_error():
     with pytest.raises(E.EdgeError) as e:
         K.calibration(np.linspace(0, 0.5, 1000), np.ones(10))
     assert e.value.code == E.PARARM_ERROR and "impostor pairs" in e.value.message
+
+
+# ---- what a threshold means at a library size ----------------------------------------------
+def test_expected_fpir_grows_with_the_library_and_the_threshold_for_one_percent():
+    from edge.scores import expected_fpir, threshold_for
+
+    s = ScoreScale(card({"flip": {"anchors": ANCHORS, "tail": {"log10_far": [78.0, -86.5]}}}), "flip")
+    assert expected_fpir(s, 80, 1) == pytest.approx(1e-4)
+    assert expected_fpir(s, 80, 100) == pytest.approx(1 - (1 - 1e-4) ** 100)
+    assert expected_fpir(s, 80, 0) == 0.0
+    assert expected_fpir(s, 80, 1000) > expected_fpir(s, 80, 100) > expected_fpir(s, 90, 100)
+    assert threshold_for(s, 100) == 80.0            # 100 x 1e-4 = 1 % exactly (the decade rule)
+    assert threshold_for(s, 10) == 70.0
+    t1k, t30k = threshold_for(s, 1000), threshold_for(s, 30000)
+    assert 90.0 <= t1k < t30k and expected_fpir(s, t30k, 30000) <= 0.01
+    assert expected_fpir(ScoreScale(card(), "flip"), 80, 100) is None
+    assert threshold_for(ScoreScale(card(), "flip"), 100) is None

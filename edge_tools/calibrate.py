@@ -78,6 +78,8 @@ def all_pairs_tail(units: np.ndarray, labels: list[str], floor: float) -> Tail:
 def fit_tail(tail: Tail) -> dict:
     """Least squares of log10(share of impostors >= cosine) on cosine, over the measured deep tail."""
     n, kept = tail.n, tail.kept
+    if len(kept) <= 2 * MIN_PAIRS:
+        raise E.EdgeError(E.NO_DATA, f"{len(kept)} impostor pairs cannot show a tail: give more people")
     hi = min(len(kept) - 1, MIN_PAIRS * 10 ** TAIL_DECADES)
     j = np.unique(np.geomspace(MIN_PAIRS, hi, TAIL_POINTS).astype(int))
     c = kept[len(kept) - j]
@@ -154,5 +156,9 @@ def run(cfg, model_id: str, folder: Path, cache: Path | None, quiet: bool = Fals
     card = cards.read_card(path)
     metric = card.setdefault("metric", {"kind": "cosine"})
     metric.setdefault("calibration", {})[variant] = cal
-    cards.write_card(Path(card["_dir"]), card)
+    try:
+        cards.write_card(Path(card["_dir"]), card)
+    except OSError as e:
+        raise E.EdgeError(E.SYSTEM_ERROR, f"cannot write the calibration into {path} ({e}): nothing was changed; "
+                          "free space or fix the permissions and run again") from None
     return {"model": model_id, "variant": variant, "card": str(path), "calibration": cal}

@@ -8,8 +8,10 @@ evaluation photos, not of enrolled users: nothing in the library is cached here.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,8 @@ from edge import errors as E
 from edge import image as I
 from edge.faces import FaceAnalyzer
 from edge.progress import Progress
+
+log = logging.getLogger("edge.eval")
 
 # the modules whose code decides which face is found and how it becomes a template
 PIPELINE_SOURCES = ("detect.py", "landmarks.py", "faces.py", "align.py", "embed.py", "image.py")
@@ -60,40 +64,61 @@ def analyse(an: FaceAnalyzer, path: str | Path) -> Found:
 
 
 class TemplateCache:
+    """A cache that cannot be read or written (corrupt, a full disk, a read-only home) is dropped
+    with a warning: the evaluation goes on, uncached, and loses nothing."""
+
     def __init__(self, path: Path | None):
         self.db = None
+        self.path = path
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(path), timeout=30)
-            self.db.execute("CREATE TABLE IF NOT EXISTS t (key TEXT, sha TEXT, found INTEGER, vec BLOB, box TEXT, "
-                            "faces INTEGER, reason TEXT, PRIMARY KEY (key, sha))")
+            self._guard(self._open)
+
+    def _open(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), timeout=30)
+        self.db.execute("CREATE TABLE IF NOT EXISTS t (key TEXT, sha TEXT, found INTEGER, vec BLOB, box TEXT, "
+                        "faces INTEGER, reason TEXT, PRIMARY KEY (key, sha))")
+
+    def _guard(self, fn, *a):
+        try:
+            return fn(*a)
+        except (sqlite3.Error, OSError, ValueError) as e:
+            log.warning("evaluation cache %s unusable (%s): going on without it", self.path, e)
+            if self.db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.close()
+            self.db = None
+            return None
 
     def get(self, key: str, sha: str) -> Found | None:
-        if self.db is None:
-            return None
+        return self._guard(self._get, key, sha) if self.db is not None else None
+
+    def _get(self, key, sha):
         row = self.db.execute("SELECT found, vec, box, faces, reason FROM t WHERE key=? AND sha=?", (key, sha)).fetchone()
         if row is None:
             return None
         found, vec, box, faces, reason = row
-        return Found(np.frombuffer(vec, np.float32).copy() if found else None, json.loads(box) if box else None,
-                     faces, reason or "")
+        vector = np.frombuffer(vec, np.float32).copy() if found else None
+        if vector is not None and (not vector.size or not np.isfinite(vector).all()):
+            return None                   # a damaged row is recomputed, not used
+        return Found(vector, json.loads(box) if box else None, faces, reason or "")
 
     def put(self, key: str, sha: str, f: Found) -> None:
-        if self.db is None:
-            return
-        self.db.execute("INSERT OR REPLACE INTO t VALUES (?,?,?,?,?,?,?)",
-                        (key, sha, int(f.vector is not None),
-                         None if f.vector is None else np.asarray(f.vector, np.float32).tobytes(),
-                         json.dumps(f.box) if f.box else None, f.faces, f.reason))
+        if self.db is not None:
+            self._guard(lambda: self.db.execute(
+                "INSERT OR REPLACE INTO t VALUES (?,?,?,?,?,?,?)",
+                (key, sha, int(f.vector is not None), None if f.vector is None else np.asarray(f.vector, np.float32).tobytes(),
+                 json.dumps(f.box) if f.box else None, f.faces, f.reason)))
 
     def commit(self):
         if self.db is not None:
-            self.db.commit()
+            self._guard(self.db.commit)
 
     def close(self):
         if self.db is not None:
-            self.db.commit()
-            self.db.close()
+            self.commit()
+            if self.db is not None:
+                self.db.close()
 
 
 def default_path(cfg) -> Path:

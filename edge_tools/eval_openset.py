@@ -248,9 +248,12 @@ def _plots(o: Openset, report: dict, folder: Path) -> dict:
         from . import openset_plots as P
     except ImportError:
         return {"missing": "matplotlib is not installed: pip install 'edge-face[plots]'"}
-    folder.mkdir(parents=True, exist_ok=True)
-    return {"det": str(P.det(folder / "openset_det.png", report)),
-            "fpir_by_size": str(P.fpir_by_size(folder / "openset_fpir_by_size.png", o, report))}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return {"det": str(P.det(folder / "openset_det.png", report)),
+                "fpir_by_size": str(P.fpir_by_size(folder / "openset_fpir_by_size.png", o, report))}
+    except OSError as e:   # the figures above are printed all the same
+        return {"error": f"cannot write the plots into {folder}: {e}"}
 
 
 def _sizes(args) -> list[int]:

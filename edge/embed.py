@@ -14,8 +14,8 @@ import numpy as np
 from . import align
 from . import errors as E
 from .models import cards
-from .scores import ScoreScale
 from .models.registry import Geometry, Runtime, register
+from .scores import ScoreScale
 
 # ArcFace's standard 112x112 template for (eye image-left, eye image-right, nose, mouth l, mouth r)
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],

@@ -90,8 +90,9 @@ class FaceAnalyzer:
 
     def still_detections(self, img: np.ndarray) -> list[D.Detection]:
         """Detections in a still image (enrolment, identify, compare, an ID photo), its subject
-        first: the largest face whose box holds the image centre, else the largest face. When no
-        face holds the centre, the detector runs again on the padded image (STILL_PAD)."""
+        first: the largest face whose box holds the image centre (if at least SUBJECT_MIN_AREA of
+        the largest face), else the largest face. When no face holds the centre, the detector runs
+        again on the padded image (STILL_PAD)."""
         dc = self.cfg.detect
         dets = self.detector(img, dc.not_face_thr, dc.nms_iou)
         if not any(_holds_centre(d, img.shape) for d in dets):
@@ -107,7 +108,8 @@ class FaceAnalyzer:
         if not dets:
             return []
         biggest = dets[0].area
-        central = [i for i, d in enumerate(dets) if _holds_centre(d, img.shape) and d.area >= SUBJECT_MIN_AREA * biggest]
+        central = [i for i, d in enumerate(dets)
+                   if _holds_centre(d, img.shape) and d.area >= SUBJECT_MIN_AREA * biggest]
         if central:
             dets.insert(0, dets.pop(central[0]))
         return dets[: dc.max_detect_num]

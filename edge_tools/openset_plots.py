@@ -33,16 +33,10 @@ def det(path: Path, report: dict) -> Path:
     ax.set_xlim(FLOOR, 1)
     ax.set_ylim(0, 1)
     ax.axvline(report["target_fpir"], color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("FPIR: strangers matched to someone")
-    ax.set_ylabel("FNIR: enrolled people not recognised")
-    ax.set_title(f"Open-set identification, {report['model']}\n"
-                 f"o = threshold {report['threshold']:g}, s = threshold for FPIR {report['target_fpir']:.0%}")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, "FPIR: strangers matched to someone", "FNIR: enrolled people not recognised",
+                 f"Open-set identification, {report['model']}\n"
+                 f"o = threshold {report['threshold']:g}, s = threshold for FPIR {report['target_fpir']:.0%}",
+                 "upper right")
 
 
 def fpir_by_size(path: Path, o, report: dict) -> Path:
@@ -65,12 +59,18 @@ def fpir_by_size(path: Path, o, report: dict) -> Path:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(FLOOR, 1)
-    ax.set_xlabel("enrolled users")
-    ax.set_ylabel("FPIR: strangers matched to someone")
-    ax.set_title(f"Strangers matched as the library grows, {report['model']}\n"
-                 f"(rates of 0 drawn at {FLOOR:g}; {report['data']['stranger_probes']} strangers measured)")
+    return _save(fig, ax, path, "enrolled users", "FPIR: strangers matched to someone",
+                 f"Strangers matched as the library grows, {report['model']}\n"
+                 f"(rates of 0 drawn at {FLOOR:g}; {report['data']['stranger_probes']} strangers measured)",
+                 "lower right")
+
+
+def _save(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: str) -> Path:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc=legend)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

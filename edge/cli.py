@@ -30,6 +30,17 @@ def cmd_models_build(args):
             "models": [{k: c[k] for k in ("id", "kind", "version", "sha256", "source", "licence")} for c in cards]}
 
 
+def cmd_models_quantize(args):
+    from .models.quantize import quantize
+
+    if args.images and not Path(args.images).is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"--images {args.images}: no such folder of calibration photos")
+    cfg = _cfg(args)
+    qcards = quantize(cfg, Path(args.images) if args.images else None, args.force, progress=not args.quiet)
+    return {"models_dir": str(cfg.models_path), "select_with": 'precision = "int8"',
+            "models": [{k: c.get(k) for k in ("id", "sha256", "quantized")} for c in qcards]}
+
+
 def cmd_models_list(args):
     from .models import cards
 
@@ -228,7 +239,7 @@ def cmd_bench(args):
 def cmd_run(args):
     import signal
 
-    from .runner import Runner, camera_source
+    from .runner import Runner, camera_source, run_supervised
 
     cfg = _cfg(args)
     if args.gpio_mock:
@@ -238,7 +249,7 @@ def cmd_run(args):
     signal.signal(signal.SIGTERM, runner.stop)
     signal.signal(signal.SIGINT, runner.stop)
     try:
-        return runner.run(args.seconds)
+        return run_supervised(runner, args.seconds)
     finally:
         eng.close()
 
@@ -317,6 +328,21 @@ def cmd_demo(args):
     return demo.run(_cfg(args), args.source)
 
 
+def cmd_doctor(args):
+    """Device checks as JSON on stdout and a readable table on stderr; exit 1 when one fails."""
+    from . import doctor
+
+    if args.root and not Path(args.root).is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"--root {args.root}: no such directory (a recorded device tree)")
+    report = doctor.run_checks(_cfg(args), root=args.root,
+                               read_frame=None if args.no_camera else doctor.read_one_frame)
+    if not args.no_table:
+        print(doctor.table(report), file=sys.stderr)
+    if not report["ok"]:
+        raise E.EdgeError(E.SYSTEM_ERROR, f"device checks failed: {', '.join(report['failed'])}", **report)
+    return report
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = J.ArgumentParser(prog="edge", description="Offline face recognition runtime")
     p.add_argument("--config", help="TOML configuration file (see config/)")
@@ -332,6 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
     b.add_argument("--models-dir", help="output directory (default: $EDGE_HOME/models)")
     b.set_defaults(fn=cmd_models_build)
+    q = m.add_parser("quantize", help="int8 variants of the detector, FaceMesh and the embedder (precision = \"int8\")")
+    q.add_argument("--images", help="calibration photos (default: ../shared/faces/public if present, else the demo photos)")
+    q.add_argument("--force", action="store_true", help="quantise again even when up to date")
+    q.add_argument("--quiet", action="store_true")
+    q.add_argument("--models-dir")
+    q.set_defaults(fn=cmd_models_quantize)
     lst = m.add_parser("list", help="list model cards and check their files")
     lst.add_argument("--models-dir")
     lst.set_defaults(fn=cmd_models_list)
@@ -463,6 +495,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--minutes", type=J.float_in(0.01, 10_000.0), default=10.0, help="soak: how long")
     x.add_argument("--max-growth", type=J.float_in(0.0, 1000.0), default=5.0,
                    help="soak: resident memory growth limit (%%)")
+    x.add_argument("--int8", action="store_true", help="recognition: the int8 models against the float ones, per "
+                   "stage, and lfw-dev rank-1 / false-accept rate of both")
+    x.add_argument("--threads", type=J.int_in(1, 64), default=1,
+                   help="pipeline: onnxruntime and OpenCV threads (default 1)")
+    x.add_argument("--users", type=J.int_in(0, 10_000_000), default=0, help="pipeline: also start `edge run` on a "
+                   "library of this many users (e.g. 30000): cold start to first decision and resident memory")
+    x.add_argument("--lfw", help="recognition --int8: lfw-style folder of identities (default: ../shared/faces/lfw-dev)")
     x.set_defaults(fn=cmd_bench)
     x = sub.add_parser("run", help="run the camera loop (gate, attendance or 1:1 verify, per the config)")
     x.add_argument("--source", help="camera index, RTSP/HTTP URL, video file, image folder or 'picamera2' "
@@ -489,6 +528,11 @@ def build_parser() -> argparse.ArgumentParser:
     a = ls.add_parser("import", help="install a license file, a batch bundle or a revocation list")
     a.add_argument("file")
     x.set_defaults(fn=cmd_license)
+    x = sub.add_parser("doctor", help="check cameras, models, licence, disk, clock, CPU and cooling; say what to fix")
+    x.add_argument("--no-camera", action="store_true", help="list cameras but do not open one (the service holds it)")
+    x.add_argument("--no-table", action="store_true", help="JSON only (no table on stderr)")
+    x.add_argument("--root", help="read /proc, /sys, /etc and /run under this directory (recorded device trees)")
+    x.set_defaults(fn=cmd_doctor)
     x = sub.add_parser("demo", help="enrol and recognise the people in the demo photos (no camera)")
     x.add_argument("--source", help="folder of photos (default: face_recognition's MIT test photos, from PyPI)")
     x.set_defaults(fn=cmd_demo)

@@ -353,6 +353,9 @@ class Config:
     # onnxruntime execution providers, in order of preference: an NPU's provider (e.g.
     # "RknpuExecutionProvider" with onnxruntime's Rockchip build) first, CPU last
     providers: list = field(default_factory=lambda: ["CPUExecutionProvider"])
+    # "int8": run the `<id>_int8` variants of the detector, FaceMesh and the embedder made by
+    # `edge models quantize` (README "int8 models": speed and accuracy measured against float)
+    precision: str = "float"
     detect: DetectConfig = field(default_factory=DetectConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
@@ -382,6 +385,7 @@ class Config:
         if not self.providers or not all(isinstance(p, str) and p.endswith("ExecutionProvider") for p in self.providers):
             raise _bad(f"providers = {self.providers!r}: a non-empty list of onnxruntime provider names "
                        "such as \"CPUExecutionProvider\"")
+        _choice("precision", self.precision, ("float", "int8"))
         for sect in (self.detect, self.embed, self.recognition, self.library, self.camera, self.track,
                      self.decision, self.liveness, self.attendance, self.dynamic_library, self.outputs,
                      self.enrol):

@@ -411,6 +411,8 @@ BAD_ARGUMENT = {
     "license request": (["not-a-serial"], E.LICENSE_FILE_NOT_EXIST),
     "license import": ([MISSING + ".json"], E.LICENSE_FILE_NOT_EXIST),
     "demo": (["--source", MISSING], E.FILE_NOT_EXIST),
+    "doctor": (["--root", MISSING], E.FILE_NOT_EXIST),
+    "models quantize": (["--images", MISSING], E.FILE_NOT_EXIST),
 }
 
 

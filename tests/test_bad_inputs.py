@@ -384,6 +384,7 @@ BAD_ARGUMENT = {
     "models fetch": (["nosuch"], E.PARARM_ERROR),
     "models import": ([MISSING], E.FILE_NOT_EXIST),
     "models catalogue": (["extra"], E.PARARM_ERROR),
+    "models calibrate": (["dlib_resnet", MISSING], E.FILE_NOT_EXIST),
     "detect": ([MISSING + ".jpg"], E.FILE_NOT_EXIST),
     "compare": ([str(OBAMA), MISSING + ".jpg"], E.FILE_NOT_EXIST),
     "identify": ([str(OBAMA), "--group", "no such"], E.PARARM_ERROR),

@@ -366,9 +366,13 @@ class FaceLibrary:
             key = None
         # several faces per user: look a little deeper so top_k distinct users come back
         D, I = self.index.search(unit, top_k * self.max_faces_per_user, allowed, key)
+        ids = [int(f) for f in I]
+        rows = {fid: (uid, tok) for fid, uid, tok in self.db.execute(
+            f"SELECT face_id, user_id, face_token FROM faces WHERE face_id IN ({','.join('?' * len(ids))})", ids)} \
+            if ids else {}
         best: dict[str, dict] = {}
-        for cos, fid in zip(D, I):
-            row = self.db.execute("SELECT user_id, face_token FROM faces WHERE face_id=?", (int(fid),)).fetchone()
+        for cos, fid in zip(D, ids):
+            row = rows.get(fid)
             if row is None or row[0] in best:
                 continue
             best[row[0]] = {"user_id": row[0], "face_token": row[1], "cosine": float(cos)}
@@ -386,15 +390,16 @@ class FaceLibrary:
         1 % false-positive rate (`edge eval multiphoto`, README "Several photos per user"). A user
         with one face scores as before; ``face_token`` stays the user's closest face."""
         if users:
-            ids = list(users)
-            rows = self.db.execute(f"SELECT user_id, template FROM faces WHERE model=? AND user_id IN "
-                                   f"({','.join('?' * len(ids))})", (self.model, *ids)).fetchall()
+            # the templates of the candidates that have more than one face, in one query
+            rows = self.db.execute(
+                f"SELECT user_id, template FROM faces WHERE model=? AND user_id IN (SELECT user_id FROM faces "
+                f"WHERE model=? AND user_id IN ({','.join('?' * len(users))}) GROUP BY user_id HAVING COUNT(*) > 1)",
+                (self.model, self.model, *users)).fetchall()
             faces: dict[str, list[np.ndarray]] = {}
             for uid, blob in rows:
                 faces.setdefault(uid, []).append(_unit(np.frombuffer(blob, np.float32)))
             for uid, units in faces.items():
-                if len(units) > 1:
-                    users[uid]["cosine"] = float(_unit(np.mean(units, 0)) @ np.asarray(unit, np.float32).ravel())
+                users[uid]["cosine"] = float(_unit(np.mean(units, 0)) @ np.asarray(unit, np.float32).ravel())
         return sorted(users.values(), key=lambda r: -r["cosine"])
 
     # ---- migration ----------------------------------------------------------------------------

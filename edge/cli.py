@@ -320,6 +320,44 @@ def cmd_license(args):
     raise E.EdgeError(E.ILLEGAL_PARAMS, f"unknown license command {args.lcmd}")
 
 
+def cmd_serve(args):
+    from .api.server import serve
+
+    return serve(_cfg(args), args.host, args.port, True if args.camera else None, args.source)
+
+
+def cmd_admin(args):
+    import getpass
+
+    from .api.auth import AdminAccount, check_user
+
+    check_user(args.user)           # before asking for a password
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("new admin password: ")
+        if getpass.getpass("again: ") != password:
+            raise E.EdgeError(E.PARARM_ERROR, "the two passwords differ")
+    cfg = _cfg(args)
+    AdminAccount(cfg.home).set_password(password, args.user)
+    return {"admin": args.user, "stored": str(AdminAccount(cfg.home).path), "hash": "scrypt"}
+
+
+def cmd_api_key(args):
+    from .api.auth import KeyStore
+
+    keys = KeyStore(_cfg(args).home)
+    if args.kcmd == "add":
+        ak, sk = keys.add(args.name or "", args.qps, args.daily_limit)
+        return {"api_key": ak, "secret_key": sk,
+                "note": "the secret is shown once and stored hashed: keep it now"}
+    if args.kcmd == "delete":
+        keys.delete(args.api_key)
+        return {"deleted": args.api_key}
+    return {"keys": [{"api_key": k.api_key, "name": k.name, "qps": k.qps, "daily_limit": k.daily_limit}
+                     for k in keys.all()]}
+
+
 def cmd_demo(args):
     from edge_tools import demo
 
@@ -487,7 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--plots", help="openset: folder for the PNG plots (default: EDGE_HOME/eval)")
     x.set_defaults(fn=cmd_eval)
     x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
-    x.add_argument("what", choices=["recognition", "pipeline", "soak"])
+    x.add_argument("what", choices=["recognition", "pipeline", "soak", "api"])
     x.add_argument("--images", help="folder of face images (default: ../shared/faces/public if present, "
                                     "else the demo photos)")
     x.add_argument("--repeat", type=J.int_in(1, 1000), default=3)
@@ -500,7 +538,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--threads", type=J.int_in(1, 64), default=1,
                    help="pipeline: onnxruntime and OpenCV threads (default 1)")
     x.add_argument("--users", type=J.int_in(0, 10_000_000), default=0, help="pipeline: also start `edge run` on a "
-                   "library of this many users (e.g. 30000): cold start to first decision and resident memory")
+                   "library of this many users (e.g. 30000): cold start to first decision and resident memory; "
+                   "api: enrolled users, real + random distractors (0 = 30000)")
+    x.add_argument("--requests", type=J.int_in(3, 1_000_000), default=120,
+                   help="api: search requests per path and client count")
     x.add_argument("--lfw", help="recognition --int8: lfw-style folder of identities (default: ../shared/faces/lfw-dev)")
     x.set_defaults(fn=cmd_bench)
     x = sub.add_parser("run", help="run the camera loop (gate, attendance or 1:1 verify, per the config)")
@@ -528,6 +569,29 @@ def build_parser() -> argparse.ArgumentParser:
     a = ls.add_parser("import", help="install a license file, a batch bundle or a revocation list")
     a.add_argument("file")
     x.set_defaults(fn=cmd_license)
+    x = sub.add_parser("serve", help="the v3-compatible HTTP API and the admin page (and the camera loop)")
+    x.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
+    x.add_argument("--port", type=J.int_in(1, 65535), help="port (default: serve.port, 8300)")
+    x.add_argument("--camera", action="store_true", help="also run the configured camera loop (serve.camera)")
+    x.add_argument("--source", help="camera source for the loop, as `edge run --source`")
+    x.set_defaults(fn=cmd_serve)
+    x = sub.add_parser("admin", help="the admin page's account").add_subparsers(dest="acmd", required=True)
+    a = x.add_parser("set-password", help="set the admin account's password (scrypt-hashed)")
+    a.add_argument("--user", default="admin")
+    a.add_argument("--password-stdin", action="store_true", help="read the password from stdin (installers)")
+    a.set_defaults(fn=cmd_admin)
+    x = sub.add_parser("api", help="API keys of the HTTP API").add_subparsers(dest="apicmd", required=True)
+    k = x.add_parser("key", help="add, list or delete API key/secret pairs").add_subparsers(dest="kcmd", required=True)
+    a = k.add_parser("add", help="a new key pair; the secret is printed once and stored hashed")
+    a.add_argument("--name")
+    a.add_argument("--qps", type=J.float_in(0.1, 100000.0), help="this key's QPS limit (default: serve.qps)")
+    a.add_argument("--daily-limit", type=J.int_in(0, 10**9),
+                   help="this key's requests per day (default: serve.daily_limit)")
+    a.set_defaults(fn=cmd_api_key)
+    k.add_parser("list", help="the configured keys (never their secrets)").set_defaults(fn=cmd_api_key)
+    a = k.add_parser("delete", help="delete a key; its access tokens stop working at once")
+    a.add_argument("api_key")
+    a.set_defaults(fn=cmd_api_key)
     x = sub.add_parser("doctor", help="check cameras, models, licence, disk, clock, CPU and cooling; say what to fix")
     x.add_argument("--no-camera", action="store_true", help="list cameras but do not open one (the service holds it)")
     x.add_argument("--no-table", action="store_true", help="JSON only (no table on stderr)")

@@ -103,7 +103,7 @@ def warn_fpir(cfg: Config, engine) -> float | None:
 
 class Runner:
     def __init__(self, cfg: Config, engine, source: S.Source, dispatcher: O.Dispatcher | None = None,
-                 status_every: float = 1.0, on_status=None):
+                 status_every: float = 1.0, on_status=None, on_frame=None, notifier: Notifier | None = None):
         self.cfg = cfg
         self.expected_fpir = None
         if cfg.decision.mode != "verify":
@@ -117,11 +117,17 @@ class Runner:
         self.stop_event = threading.Event()
         self.status_every = status_every
         self.on_status = on_status or self._print_status
+        # frame observer (the admin page's live view): on_frame(frame, live_tracks, events) after
+        # each processed frame, on the loop's thread, so it must only hand the values over
+        self.on_frame = on_frame
+        self.last_status: dict = {}
         self.started = 0.0
         self._license_checked = time.monotonic()
         self._logged = 0.0
         self._tty = sys.stderr.isatty()
-        self.notifier = Notifier()
+        # systemd's READY and watchdog from this loop's iterations; `edge serve` passes its own
+        # (silent) one and answers systemd itself, for the API and the loop together
+        self.notifier = notifier if notifier is not None else Notifier()
         self.last_tick = time.monotonic()
         self.fault = _fault_from_env()
 
@@ -165,14 +171,17 @@ class Runner:
                 except S.EndOfStream:
                     break
                 if frame is not None:
-                    self.pipeline.process(frame)
+                    events = self.pipeline.process(frame)
+                    if self.on_frame is not None:
+                        self.on_frame(frame, self.pipeline.live_tracks(frame.ts), events)
                 now = time.monotonic()
                 if now - self._license_checked >= LICENSE_RECHECK:
                     self._license_checked = now
                     require(self.cfg)          # a license that expires mid-run stops the loop
                 if now - t0 >= self.status_every:
                     frames = self.pipeline.stats.frames
-                    self.on_status(self.status((frames - n0) / (now - t0)))
+                    self.last_status = self.status((frames - n0) / (now - t0))
+                    self.on_status(self.last_status)
                     n0, t0 = frames, now
         finally:
             self.notifier.stopping()

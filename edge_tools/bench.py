@@ -177,4 +177,8 @@ def run(what: str, cfg: Config, args) -> dict:
             raise E.EdgeError(E.SYSTEM_ERROR, f"resident memory grew {r['growth_percent']} % "
                               f"(limit {args.max_growth} %)", result=r)
         return r
+    if what == "api":
+        from .bench_api import api
+        return api(cfg, getattr(args, "images", None), getattr(args, "users", 0) or 30000,
+                   getattr(args, "requests", 120))
     raise E.EdgeError(E.PARARM_ERROR, f"unknown benchmark {what}")

@@ -136,9 +136,7 @@ def run(cfg, model_id: str, folder: Path, cache: Path | None, quiet: bool = Fals
         raise E.EdgeError(E.PARARM_ERROR, f"{folder} has {len(ids)} people with photos: calibration needs "
                           "impostor pairs from many different people")
     cfg.embed.embedder = model_id
-    an = FaceAnalyzer(cfg)
-    if an.embedder.card.get("kind", "embedder") != "embedder":
-        raise E.EdgeError(E.PARARM_ERROR, f"{model_id} is not an embedder")
+    an = FaceAnalyzer(cfg)      # a card of another role is refused here (-4)
     t = ev.embed_all(an, ids, quiet=quiet, cache=cache)
     cos, same, valid, _, _ = ev.protocol_pairs(t)
     impostor = cos[~same & valid]
@@ -152,7 +150,8 @@ def run(cfg, model_id: str, folder: Path, cache: Path | None, quiet: bool = Fals
                     "face; first photo enrolled, the others probes",
             "pipeline": f"{cfg.detect.detector} + facemesh + {an.embedder.model}",
             "by": "site", "date": time.strftime("%Y-%m-%d")}
-    path = cards.card_path(cfg.models_path, model_id)
+    # the card of the model that made the templates: with precision = "int8", the int8 one
+    path = cards.card_path(cfg.models_path, an.embedder.card["id"])
     card = cards.read_card(path)
     metric = card.setdefault("metric", {"kind": "cosine"})
     metric.setdefault("calibration", {})[variant] = cal
@@ -161,4 +160,4 @@ def run(cfg, model_id: str, folder: Path, cache: Path | None, quiet: bool = Fals
     except OSError as e:
         raise E.EdgeError(E.SYSTEM_ERROR, f"cannot write the calibration into {path} ({e}): nothing was changed; "
                           "free space or fix the permissions and run again") from None
-    return {"model": model_id, "variant": variant, "card": str(path), "calibration": cal}
+    return {"model": an.embedder.card["id"], "variant": variant, "card": str(path), "calibration": cal}

@@ -33,7 +33,7 @@ class LivenessResult:
 class PassThrough:
     kind = "none"
 
-    def __call__(self, frame, face, history=None) -> LivenessResult:
+    def __call__(self, frame, face, history=None, others=()) -> LivenessResult:
         return LivenessResult(True, 1.0, self.kind)
 
     def observe(self, frame, face, history, mirrored=False) -> list[dict]:
@@ -76,18 +76,23 @@ class LivenessStage:
             return []
         return self.action.observe(frame, face, history, mirrored)
 
-    def __call__(self, frame, face, history: dict | None = None) -> LivenessResult:
-        """Judge one frame (the attempt's best); ``history`` is the track's memory. Passed when
-        every check's mean over the last ``frames`` judged frames reaches its threshold; pending
-        while a check has fewer frames than that or the action challenge is still running;
-        failed as soon as a check with enough frames, or the challenge, says no."""
+    def __call__(self, frame, face, history: dict | None = None, others=()) -> LivenessResult:
+        """Judge one attempt: ``frame`` (the attempt's best, the one recognised) and ``others``,
+        (frame, face) pairs of the track's other candidate frames since the last attempt, judged
+        in the same model run; ``history`` is the track's memory. Passed when every check's mean
+        over the last ``frames`` judged frames reaches its threshold; pending while a check has
+        fewer frames than that or the action challenge is still running; failed as soon as a
+        check with enough frames, or the challenge, says no."""
         history = {} if history is None else history
+        items = [(f.image, fc, f.paired) for f, fc in others][-(self.frames - 1):] if self.frames > 1 else []
+        items.append((frame.image, face, frame.paired))
         detail, fused = {}, []
         waiting = failed = False
         for part, check in self.checks.items():
-            s, extra = check(frame.image, face, frame.paired)
+            results = check.judge(items)
+            s, extra = results[-1]
             h = history.setdefault(part, [])
-            h.append(float(s))
+            h.extend(float(r[0]) for r in results)
             del h[:-self.frames]
             mean = sum(h) / len(h)
             thr = self.thresholds[part]

@@ -15,7 +15,8 @@ a squeeze-excitation on the last block of each stage), a 5x5 depthwise "global" 
 linear embedding with BatchNorm1d, and a 3-class linear head. Channel counts, kernel sizes,
 groups and the SE blocks are read from the state dict's names and shapes; strides and paddings
 are the architecture's. BatchNorm is folded into the preceding convolution or linear layer (in
-float64); the graph outputs the three logits (index 1 = real).
+float64); PReLU becomes max(x, slope * x) where every slope is <= 1 (both published models);
+the graph outputs the three logits (index 1 = real).
 """
 from __future__ import annotations
 
@@ -273,7 +274,12 @@ class _Graph:
         self.channels = cout
         if prelu:
             a = self.get(f"{prefix}.prelu.weight").astype(np.float32).reshape(-1, 1, 1)
-            x = self.node("PRelu", [x, self.const(a, "slope")])
+            if np.all(a <= 1):
+                # PReLU with slopes <= 1 is max(x, slope * x), exactly; onnxruntime runs that
+                # pair 3-4x faster than its PRelu (which was half of the network's time)
+                x = self.node("Max", [x, self.node("Mul", [x, self.const(a, "slope")])])
+            else:
+                x = self.node("PRelu", [x, self.const(a, "slope")])
         return x
 
     def depth_wise(self, x, prefix, stride, residual):

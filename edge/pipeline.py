@@ -153,14 +153,12 @@ class Pipeline:
 
     # ---- recognition and votes ---------------------------------------------------------------
     def _attempt(self, t: Track, st: TrackState, frame: Frame) -> list[dict]:
-        best, others = st.candidates[0], st.candidates[1:]
+        best = st.candidates[0]
         st.candidates = []
         st.last_attempt = frame.ts
         if st.spoof_sent:               # a spoof stays one for the rest of the pass: no decision
             return []
-        # liveness judges the best frame, and the other candidates since the last attempt in the same run
-        as_frame = lambda c: Frame(c.image, c.ts, frame.index, frame.camera, c.paired)
-        live = self.liveness(as_frame(best), best.face, st.live, [(as_frame(c), c.face) for c in others])
+        live = self.liveness(Frame(best.image, best.ts, frame.index, frame.camera, best.paired), best.face, st.live)
         if not live.passed and not live.pending:
             st.spoof_fails += 1
             if st.spoof_fails >= self.cfg.liveness.attempts and not st.spoof_sent:

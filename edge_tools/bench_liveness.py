@@ -1,9 +1,10 @@
 """`edge bench liveness`: what each liveness check costs per face, single thread, in one run.
 
-Per face of the photos (../shared/faces/public by default), median over faces of the best of
-``repeat`` runs:
+Per face of the photos (../shared/faces/public by default, each scaled to fit 640x480 as a camera
+frame), median over faces of the best of ``repeat`` runs:
 
-- ``rgb``: crop + MiniFASNetV2 + MiniFASNetV1SE (one judged frame: what a decision attempt adds);
+- ``rgb``: crop + MiniFASNetV2 + MiniFASNetV1SE (one judged frame: what a decision attempt adds;
+  a decision judges ``liveness.frames`` of them);
 - ``nir``: detection on the paired NIR frame + its figures (synthetic NIR from the photo);
 - ``depth``: FaceMesh on the RGB frame + the relief fit (synthetic depth from FaceMesh);
 - ``action``: one observed frame (eye patches and state confidences; a template is added only
@@ -47,6 +48,8 @@ def _med(xs):
 
 
 def per_face(cfg: Config, files: list[Path], repeat: int = 3, progress: bool = True) -> dict:
+    import cv2
+
     from edge.detect import Detection
     from edge.faces import FaceAnalyzer
     from edge.liveness.action import ActionLiveness
@@ -68,6 +71,9 @@ def per_face(cfg: Config, files: list[Path], repeat: int = 3, progress: bool = T
         if progress:
             sys.stderr.write(f"\rbench liveness: image {n + 1}/{len(files)} {f.name[:40]:<40}")
         img = I.load(f)
+        # the photo as a 640x480 camera would deliver it: the crops (and their cost) are a frame's
+        k = min(640 / img.shape[1], 480 / img.shape[0], 1.0)
+        img = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_AREA) if k < 1 else img
         faces = an.detect(img, 1)
         if not faces:
             continue
@@ -93,6 +99,9 @@ def per_face(cfg: Config, files: list[Path], repeat: int = 3, progress: bool = T
             "modes": {k: {"ms": med[k], "ratio_to_baseline": round(med[k] / base, 3) if base else None}
                       for k in ("rgb", "nir", "depth", "action")},
             "action_template_ms": med["action_template"],
+            # a decision judges liveness.frames frames, one per decision attempt
+            "rgb_per_decision_ms": round(med["rgb"] * lc.frames, 3) if med["rgb"] else None,
+            "frames_per_decision": lc.frames,
             "note": "nir and depth run on synthetic frames made from the photos (edge_tools/liveness_data.py)"}
 
 

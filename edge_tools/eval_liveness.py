@@ -208,13 +208,12 @@ def run(cfg: Config, args) -> dict:
     for level in LIVENESS_LEVELS:
         thr = {p: t for p, t in stages[level].thresholds.items()}
         out["levels"][level] = {"thresholds": thr, **_rates(rows, level)}
-        if n_frames > 1:
-            # the same frames judged one at a time: what the multi-frame decision buys
-            flat = [{"sample": f"{r['sample']}#{i}", "label": r["label"],
-                     level: all(fs[p] >= t for p, t in thr.items() if p in fs)}
-                    for r in rows for i, fs in enumerate(r.get("single") or [])]
-            out["levels"][level]["single_frame"] = {k: v for k, v in _rates(flat, level).items()
-                                                    if not isinstance(v, list)}
+        # every judged frame on its own: what the multi-frame decision is compared with
+        flat = [{"sample": f"{r['sample']}#{i}", "label": r["label"],
+                 level: all(fs[p] >= t for p, t in thr.items() if p in fs)}
+                for r in rows for i, fs in enumerate(r.get("single") or [])]
+        out["levels"][level]["single_frame"] = {k: v for k, v in _rates(flat, level).items()
+                                                if not isinstance(v, list)}
     out["per_sample"] = [{k: v for k, v in r.items() if k not in ("frame_scores", "single")} for r in rows] \
         if getattr(args, "json", False) or getattr(args, "per_sample", False) else None
     if out["per_sample"] is None:

@@ -320,3 +320,83 @@ def walk_sequences(out: Path, shared: Path, find_face, people: list[Path], scree
                  f"and drifting ({WALK_FRAMES} frames)")
             entries[str(seq.relative_to(out))] = what
     return entries
+
+
+# ---- landmark-moving edits for action liveness -----------------------------------------------
+# FaceMesh contours: image-left eye (upper lid, lower lid), image-right eye; inner lips
+EYE_LIDS = (([33, 246, 161, 160, 159, 158, 157, 173, 133], [33, 7, 163, 144, 145, 153, 154, 155, 133]),
+            ([263, 466, 388, 387, 386, 385, 384, 398, 362], [263, 249, 390, 373, 374, 380, 381, 382, 362]))
+LIPS_UPPER = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
+LIPS_LOWER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
+
+
+def close_eyes(img: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Edit: both eyes closed. Per column of each eye, the skin above the upper lid is stretched
+    down over the eye to just below the lower lid (FaceMesh's lid contours), and a lash line is
+    drawn where the lids meet."""
+    out = img
+    H, W = img.shape[:2]
+    for upper, lower in EYE_LIDS:
+        u, lo = points[upper, :2], points[lower, :2]
+        x0 = int(np.floor(min(u[:, 0].min(), lo[:, 0].min()))) - 1
+        x1 = int(np.ceil(max(u[:, 0].max(), lo[:, 0].max()))) + 1
+        xs = np.arange(max(0, x0), min(W - 1, x1) + 1)
+        us = np.interp(xs, *zip(*sorted(zip(u[:, 0], u[:, 1]))))
+        ls = np.interp(xs, *zip(*sorted(zip(lo[:, 0], lo[:, 1]))))
+        h = max(float((ls - us).max()), 2.0)
+        mapx = np.tile(np.arange(W, dtype=np.float32), (H, 1))
+        mapy = np.tile(np.arange(H, dtype=np.float32)[:, None], (1, W))
+        for i, x in enumerate(xs):
+            top, target = us[i] - 2.0 * h, ls[i] + 0.15 * h
+            ys = np.arange(max(0, int(top)), min(H - 1, int(np.ceil(target))) + 1)
+            mapy[ys, x] = top + (ys - top) * (us[i] - 0.3 * h - top) / max(target - top, 1e-6)
+        out = cv2.remap(out, mapx, mapy, cv2.INTER_LINEAR)
+        line = np.stack([xs, ls], 1).round().astype(np.int32)
+        cv2.polylines(out, [line], False, (40, 35, 35), max(1, int(round(h * 0.15))), cv2.LINE_AA)
+    return out
+
+
+def _warp_mesh(img: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Piecewise-affine warp of the face: each FaceMesh triangle moved from ``src`` to ``dst``."""
+    out = img.copy()
+    H, W = img.shape[:2]
+    for t in _triangles(src):
+        s, d = src[t].astype(np.float32), dst[t].astype(np.float32)
+        x, y, w, h = cv2.boundingRect(d)
+        if w <= 0 or h <= 0:
+            continue
+        M = cv2.getAffineTransform(s, d - np.float32([x, y]))
+        patch = cv2.warpAffine(img, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        mask = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(mask, np.round(d - np.float32([x, y])).astype(np.int32), 1)
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        m = mask[y0 - y:y1 - y, x0 - x:x1 - x].astype(bool)
+        out[y0:y1, x0:x1][m] = patch[y0 - y:y1 - y, x0 - x:x1 - x][m]
+    return out
+
+
+def open_mouth(img: np.ndarray, points: np.ndarray, amount: float = 0.45) -> np.ndarray:
+    """Edit: the jaw drops by ``amount`` mouth widths. FaceMesh points below the lips move down
+    (less towards the ears), the face is warped triangle by triangle to them, and the gap
+    between the inner lip contours is filled with the dark of an open mouth."""
+    p = points[:, :2]
+    width = float(np.linalg.norm(p[291] - p[61]))
+    d = amount * width
+    mouth_y = (p[13, 1] + p[14, 1]) / 2
+    cx, half = (p[61, 0] + p[291, 0]) / 2, abs(p[454, 0] - p[234, 0]) / 2
+    weight = np.clip(1.2 - np.abs(p[:, 0] - cx) / half, 0, 1)
+    new = p.copy()
+    below = p[:, 1] > mouth_y
+    new[below, 1] += d * weight[below]
+    new[LIPS_LOWER, 1] = p[LIPS_LOWER, 1] + d * weight[LIPS_LOWER]
+    new[[78, 308], 1] = p[[78, 308], 1] + d * 0.5
+    out = _warp_mesh(img, p, new)
+    poly = np.vstack([new[LIPS_UPPER], new[LIPS_LOWER[::-1]]]).round().astype(np.int32)
+    cavity = out.copy()
+    cv2.fillPoly(cavity, [poly], (30, 25, 45))
+    m = np.zeros(img.shape[:2], np.float32)
+    cv2.fillPoly(m, [poly], 1.0)
+    m = cv2.GaussianBlur(m, (0, 0), max(1.0, width * 0.02))[..., None]
+    return (out * (1 - m) + cavity * m).astype(np.uint8)

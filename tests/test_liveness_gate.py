@@ -62,7 +62,7 @@ def test_an_attack_photo_gives_spoof_never_open(gate, tmp_path, attack):
     cfg.liveness.mode = "rgb"
     ev = _play(cfg, engine, actors)
     spoof = [e for e in ev if e["type"] == "spoof"]
-    assert len(spoof) == 1 and spoof[0]["liveness"]["rgb"]["score"] < 0.5 and spoof[0]["liveness"]["rgb"]["frames"] == 3
+    assert len(spoof) == 1 and spoof[0]["liveness"]["rgb"]["score"] < 0.5 and spoof[0]["liveness"]["rgb"]["frames"] == cfg.liveness.frames
     attack_track = spoof[0]["track_id"]
     assert not [e for e in ev if e["track_id"] == attack_track and e["type"] != "spoof"]
     assert "victim" not in [e.get("user_id") for e in ev]

@@ -33,7 +33,7 @@ class LivenessResult:
 class PassThrough:
     kind = "none"
 
-    def __call__(self, frame, face, history=None, others=()) -> LivenessResult:
+    def __call__(self, frame, face, history=None) -> LivenessResult:
         return LivenessResult(True, 1.0, self.kind)
 
     def observe(self, frame, face, history, mirrored=False) -> list[dict]:
@@ -43,7 +43,9 @@ class PassThrough:
 class LivenessStage:
     """Every configured check on one frame, fused over the track's recent frames."""
 
-    def __init__(self, cfg: Config, analyzer=None):
+    def __init__(self, cfg: Config, analyzer=None, checks: dict | None = None):
+        """``checks``: part -> callable ``(image, face, paired) -> (score, detail)``, to replace
+        the ones the configuration names (the policy's tests use plain functions)."""
         from ..models.registry import Runtime
 
         lc = cfg.liveness
@@ -51,7 +53,7 @@ class LivenessStage:
         self.kind = lc.mode
         self.frames = lc.frames
         self.checks = {}
-        parts = lc.parts
+        parts = () if checks is not None else lc.parts
         if ("nir" in parts or "depth" in parts or "action" in parts) and analyzer is None:
             raise E.EdgeError(E.PARARM_ERROR, f"liveness mode {lc.mode} needs the face analyzer (landmarks)")
         if "rgb" in parts:
@@ -67,6 +69,8 @@ class LivenessStage:
         if "action" in parts:
             from .action import ActionLiveness
             self.action = ActionLiveness(lc.action, analyzer)
+        if checks is not None:
+            self.checks = dict(checks)
         self.thresholds = {p: levels.threshold(lc, p) for p in self.checks}
 
     def observe(self, frame, face, history: dict, mirrored: bool = False) -> list[dict]:
@@ -76,23 +80,19 @@ class LivenessStage:
             return []
         return self.action.observe(frame, face, history, mirrored)
 
-    def __call__(self, frame, face, history: dict | None = None, others=()) -> LivenessResult:
-        """Judge one attempt: ``frame`` (the attempt's best, the one recognised) and ``others``,
-        (frame, face) pairs of the track's other candidate frames since the last attempt, judged
-        in the same model run; ``history`` is the track's memory. Passed when every check's mean
-        over the last ``frames`` judged frames reaches its threshold; pending while a check has
-        fewer frames than that or the action challenge is still running; failed as soon as a
-        check with enough frames, or the challenge, says no."""
+    def __call__(self, frame, face, history: dict | None = None) -> LivenessResult:
+        """Judge one decision attempt's frame (the one then recognised); ``history`` is the
+        track's memory. Passed when every check's mean over the track's last ``frames`` judged
+        frames reaches its threshold; pending while a check has fewer frames than that or the
+        action challenge is still running; failed as soon as a check with enough frames, or the
+        challenge, says no."""
         history = {} if history is None else history
-        items = [(f.image, fc, f.paired) for f, fc in others][-(self.frames - 1):] if self.frames > 1 else []
-        items.append((frame.image, face, frame.paired))
         detail, fused = {}, []
         waiting = failed = False
         for part, check in self.checks.items():
-            results = check.judge(items)
-            s, extra = results[-1]
+            s, extra = check(frame.image, face, frame.paired)
             h = history.setdefault(part, [])
-            h.extend(float(r[0]) for r in results)
+            h.append(float(s))
             del h[:-self.frames]
             mean = sum(h) / len(h)
             thr = self.thresholds[part]

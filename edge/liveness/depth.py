@@ -80,9 +80,6 @@ class DepthLiveness:
         self.lo, self.hi = lc.depth_min_mm, lc.depth_max_mm
         self.analyzer = analyzer
 
-    def judge(self, items) -> list[tuple[float, dict]]:
-        return [self(img, face, paired) for img, face, paired in items]
-
     def __call__(self, image: np.ndarray, face, paired: np.ndarray | None) -> tuple[float, dict]:
         if paired is None:
             return 0.0, {"reason": "no depth frame paired with this frame (camera.second_kind)"}

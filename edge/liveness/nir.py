@@ -73,9 +73,6 @@ class NirLiveness:
         x, y, w, h = box
         return [x * self.scale + self.offset[0], y * self.scale + self.offset[1], w * self.scale, h * self.scale]
 
-    def judge(self, items) -> list[tuple[float, dict]]:
-        return [self(img, face, paired) for img, face, paired in items]
-
     def __call__(self, image: np.ndarray, face, paired: np.ndarray | None) -> tuple[float, dict]:
         if paired is None:
             return 0.0, {"reason": "no NIR frame paired with this frame (camera.second_kind)"}

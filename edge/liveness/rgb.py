@@ -31,9 +31,5 @@ class RgbLiveness:
         per_model = [m.scores([m.crop(img, box) for img, box in items]) for m in self.models]
         return np.mean(per_model, axis=0)
 
-    def judge(self, items) -> list[tuple[float, dict]]:
-        """(image, face, paired) items -> (P(real), detail) each, in one run per model."""
-        return [(float(s), {}) for s in self.score_many([(img, face.box) for img, face, _ in items])]
-
     def __call__(self, image: np.ndarray, face, paired=None) -> tuple[float, dict]:
-        return self.judge([(image, face, paired)])[0]
+        return float(self.score_many([(image, face.box)])[0]), {}

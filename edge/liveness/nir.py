@@ -22,8 +22,8 @@ the RGB model in "rgb+nir". (A lips-versus-cheeks cue, lips being as bright as s
 tried and dropped: on 87 real photos the ratio of the red channel and of grey did not separate.)
 Nor 3-D masks of skin-like material, nor a replay on a device that emits NIR. The thresholds come
 from the physics above and from synthetic NIR frames built from real photos: the real photos'
-red channel (skin reflects 850 nm much as red light) had inner-face contrast 0.14-0.45 (5th
-percentile 0.17) and mean level 96-230 on 87 faces (the 23 public photos and every 40th lfw-dev
+red channel (skin reflects 850 nm much as red light) had inner-face contrast 0.14-0.51 (5th
+percentile 0.17) and mean level 96-210 on 87 faces (the 23 public photos and every 40th lfw-dev
 photo). They are not measured on real NIR captures, which this project does not have.
 """
 from __future__ import annotations

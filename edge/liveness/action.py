@@ -1,21 +1,21 @@
 """Action liveness: a random challenge of N actions, each measured from FaceMesh.
 
 The actions are the offline SDK's ``action_live.json`` set: blink, open mouth, turn left / right,
-look up / down, nod, shake. Every measure is a *change* against the step's reference (the face
-as it was when the action was asked for), turned into a confidence 0-1 that is compared with
-``liveness.action.threshold`` (0.5, every ``*_threshold`` in action_live.json):
+look up / down, nod, shake. Every measure is a *change* against a reference, turned into a
+confidence 0-1 that is compared with ``liveness.action.threshold`` (0.5, every ``*_threshold``
+in action_live.json):
 
 - eyes shut: how far each eye's patch (cut square to the eye line, sized by the eye distance,
-  grey, contrast-normalised) has moved away from its reference, 1 - normalised correlation,
-  mean of both eyes; 1 at ``EYE_CHANGE_FULL``. FaceMesh's lid points barely move when eyes
+  grey, contrast-normalised) has moved away from its reference — the patch a few frames back
+  (``EYE_LAG``), held once the eyes start to change — 1 - normalised correlation, mean of both eyes; 1 at ``EYE_CHANGE_FULL``. FaceMesh's lid points barely move when eyes
   close (on photos edited to closed eyes the lid-gap ratio fell 0.31 -> 0.28), the eye's
   appearance does: on 7 public photos in 640x480 frames, closing the eyes by an edit changed
   them by 0.33-1.15; camera noise on a still (1 px shake, 3 % flicker, sigma 2) by at most 0.26
   between frames 3 apart, open or closed — so 0.5 confidence sits at 0.30;
 - mouth open: the lip gap / mouth width (FaceMesh 13-14 / 61-291) above its lowest value in
   the step, 1 at ``MOUTH_DELTA_FULL``;
-- head turned / raised / lowered: yaw or pitch away from the reference, 1 at ``HEAD_FULL``
-  degrees, so 0.5 is 15 degrees (the offline SDK's frontal limit).
+- head turned / raised / lowered: yaw or pitch away from the pose at the challenge's start, 1 at
+  ``HEAD_FULL`` degrees, so 0.5 is 15 degrees (the offline SDK's frontal limit).
 
 An action is a change of state, never a state alone: blink = eyes as at the start, shut, as at
 the start again; open mouth = the gap grows; turn / look = turned from where the head was; nod =

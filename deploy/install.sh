@@ -21,9 +21,10 @@ if command -v systemctl >/dev/null; then
     echo "enable the camera loop with: systemctl enable --now edge"
 fi
 # licensing: a vendor who ships this terminal installs its public key (see README "Licensing")
+# into /etc/edge (root-owned), where no EDGE_HOME or config can replace it
 if [ -n "${VENDOR_KEY:-}" ]; then
+    install -o root -g root -m 644 "$VENDOR_KEY" /etc/edge/vendor.pub
     mkdir -p "$EDGE_HOME/license"
-    cp "$VENDOR_KEY" "$EDGE_HOME/license/vendor.pub"
 fi
 chown -R edge: "$EDGE_HOME"
 chmod 700 "$EDGE_HOME"   # templates and face crops are personal data

@@ -3,15 +3,18 @@
 Each file is one enrolment transaction, so an interrupted import leaves whole users or none.
 Rules as the seed's: .jpg/.jpeg/.png only, the name split on "-" gives exactly two parts
 (user, group), the largest face is used, no liveness, an existing user in that group is
-skipped as a duplicate.
+skipped as a duplicate. Faces go through the same enrolment quality policy as `edge user add`
+(``enrol_policy``).
 """
 from __future__ import annotations
 
 import logging
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import enrol_policy
 from . import errors as E
 from . import image as I
 from .library import ID_RE
@@ -19,13 +22,6 @@ from .library import ID_RE
 log = logging.getLogger("edge.import")
 
 EXTS = {".jpg", ".jpeg", ".png"}
-
-# batch photos are weaker than live enrolment (the seed's FAQ); refuse what would enrol badly
-MIN_FACE_PX = 30        # seed: minimum face 30x30 px
-MAX_BLUR = 0.8          # seed (Linux): blur < 0.8
-MIN_ILLUMINATION = 40   # seed (cloud): illumination > 40
-MAX_ANGLE = 30.0        # seed: recognisable up to yaw/pitch +-30 degrees
-
 
 @dataclass
 class ImportReport:
@@ -43,18 +39,58 @@ class ImportReport:
 
 
 def _entries(src: Path):
-    """(name, bytes-loader) for each candidate file, sorted by name."""
+    """(name, bytes-loader) for each candidate file, sorted by name. A loader raises the JSON
+    error for its own file only (too big, unreadable, damaged zip member), so the import goes on."""
     if src.is_dir():
         for f in sorted(src.rglob("*")):
             if f.is_file():
-                yield f.name, f.read_bytes
-    elif zipfile.is_zipfile(src):
-        z = zipfile.ZipFile(src)
-        for info in sorted(z.infolist(), key=lambda i: i.filename):
+                yield f.name, (lambda f=f: _read_file(f))
+    elif src.is_file() and zipfile.is_zipfile(src):
+        try:
+            z = zipfile.ZipFile(src)
+            infos = sorted(z.infolist(), key=lambda i: i.filename)
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            raise E.EdgeError(E.IMAGE_TRANSFORM_FAILED, f"{src} is a damaged zip file ({e}): copy it again") from None
+        for info in infos:
             if not info.is_dir():
-                yield Path(info.filename).name, (lambda i=info: z.read(i))
+                yield Path(info.filename).name, (lambda i=info: _read_member(z, i))
+    elif not src.exists():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"{src} does not exist: give a folder or a zip of user-group.jpg files")
     else:
         raise E.EdgeError(E.FILE_NOT_EXIST, f"{src} is neither a folder nor a zip file")
+
+
+def _too_big(name: str, size: int) -> E.EdgeError:
+    return E.EdgeError(E.FILE_TOO_BIG, f"{name} is {size} bytes; the limit is {I.MAX_FILE_BYTES}")
+
+
+def _read_file(f: Path) -> bytes:
+    try:
+        size = f.stat().st_size
+        if size > I.MAX_FILE_BYTES:
+            raise _too_big(f.name, size)
+        return f.read_bytes()
+    except OSError as e:
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"{f.name} cannot be read: {e.strerror or e}") from None
+
+
+def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes, streamed with a cap: the declared size is checked first and a member
+    that inflates past it (a forged header) is cut off, so memory stays bounded by the limit.
+    Reading to the end makes zipfile check the CRC."""
+    name = Path(info.filename).name
+    if info.file_size > I.MAX_FILE_BYTES:
+        raise _too_big(name, info.file_size)
+    try:
+        with z.open(info) as f:
+            data = f.read(I.MAX_FILE_BYTES + 1)
+            if len(data) > I.MAX_FILE_BYTES:
+                raise _too_big(name, len(data))
+            f.read(1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError) as e:
+        # bad CRC, damaged deflate stream, encrypted or unsupported compression
+        raise E.EdgeError(E.IMAGE_TRANSFORM_FAILED, f"{name} is damaged inside the zip ({e})") from None
+    return data
 
 
 def parse_name(name: str) -> tuple[str, str] | None:
@@ -62,22 +98,9 @@ def parse_name(name: str) -> tuple[str, str] | None:
     if ext not in EXTS:
         return None
     parts = stem.split("-")
-    if len(parts) != 2 or not all(ID_RE.match(p) for p in parts):
+    if len(parts) != 2 or not all(ID_RE.fullmatch(p) for p in parts):
         return None
     return parts[0], parts[1]
-
-
-def quality_problem(face) -> str | None:
-    q = face.quality
-    if q["size"] < MIN_FACE_PX:
-        return f"face {q['size']} px < {MIN_FACE_PX} px"
-    if q["illumination"] < MIN_ILLUMINATION:
-        return f"illumination {q['illumination']} < {MIN_ILLUMINATION}"
-    if q["blur"] > MAX_BLUR:
-        return f"blur {q['blur']} > {MAX_BLUR}"
-    if abs(face.pose["yaw"]) > MAX_ANGLE or abs(face.pose["pitch"]) > MAX_ANGLE:
-        return f"head turned (yaw {face.pose['yaw']:.0f}, pitch {face.pose['pitch']:.0f})"
-    return None
 
 
 def run(engine, src: str | Path, progress=None) -> ImportReport:
@@ -108,9 +131,10 @@ def run(engine, src: str | Path, progress=None) -> ImportReport:
             if not faces:
                 rep.no_face.append({"file": name})
                 continue
-            problem = quality_problem(faces[0])
-            if problem:
-                rep.poor_quality.append({"file": name, "reason": problem})
+            problems = enrol_policy.problems(faces[0], engine.cfg.enrol)
+            if problems:
+                rep.poor_quality.append({"file": name, "reason": "; ".join(p.text for p in problems),
+                                         "quality": enrol_policy.figures(faces[0])})
                 continue
             rec = engine.record_for(img, faces[0])
             try:

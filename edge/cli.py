@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from . import cli_json as J
 from . import config as C
 from . import errors as E
 
@@ -33,7 +34,10 @@ def cmd_models_list(args):
     from .models import cards
 
     out = []
-    for p in sorted(_cfg(args).models_path.glob("*.json")):
+    md = _cfg(args).models_path
+    if not md.is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"no model pack at {md}: run `edge models build`")
+    for p in sorted(md.glob("*.json")):
         c = cards.read_card(p)
         try:
             cards.verify(c)
@@ -161,7 +165,12 @@ def cmd_face_delete(args):
 
 
 def cmd_count(args):
-    return _engine(args).library.count(args.group)
+    lib = _engine(args).library
+    if args.group:
+        lib.get_user_list(args.group, 0, 1)   # RECORD_UNEXIST for a group that does not exist
+        c = lib.count(args.group)
+        return {"group_id": args.group, "users": c["users"], "faces": c["faces"]}
+    return lib.count()
 
 
 def cmd_import(args):
@@ -174,7 +183,10 @@ def cmd_import(args):
 
 
 def cmd_export(args):
-    items = _engine(args).library.export_templates(args.group)
+    lib = _engine(args).library
+    if args.group:
+        lib.get_user_list(args.group, 0, 1)   # RECORD_UNEXIST: a typo must not export an empty file
+    items = lib.export_templates(args.group)
     data = {"model": items[0]["model"] if items else None, "faces": items}
     if args.output:
         Path(args.output).write_text(json.dumps(data))
@@ -183,8 +195,13 @@ def cmd_export(args):
 
 
 def cmd_import_templates(args):
-    data = json.loads(Path(args.file).read_text())
-    return {"imported": _engine(args).library.import_templates(data["faces"])}
+    from . import template_file
+
+    doc = template_file.read(args.file)
+    lib = _engine(args).library
+    faces = template_file.entries(doc, lib.dim, lib.model)      # the whole file is checked first
+    added = lib.import_templates(doc)
+    return {"imported": added, "already_present": len(faces) - added, "file": args.file}
 
 
 # `edge eval WHAT …`: recognition on a folder of identities is the default; the others are
@@ -204,8 +221,18 @@ def cmd_eval(args):
     from .faces import FaceAnalyzer
 
     cfg = _cfg(args)
+    folder = Path(args.what)
+    if not folder.is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"{folder} is not a folder: give a folder with one sub-folder of "
+                          "photos per person (e.g. ../shared/faces/lfw-dev)")
+    ids = ev.identities(folder)
+    if not any(len(files) >= 2 for files in ids.values()):
+        raise E.EdgeError(E.NO_DATA, f"{folder} has no person with two or more photos: it needs one sub-folder "
+                          "per person, the first photo enrolled and the others identified")
     an = FaceAnalyzer(cfg)
-    t = ev.embed_all(an, ev.identities(Path(args.what)), quiet=args.quiet)
+    t = ev.embed_all(an, ids, quiet=args.quiet)
+    if not t.found.any():
+        raise E.EdgeError(E.DETECT_NO_FACE, f"no face was found in any photo under {folder}")
     r = ev.one_to_n(t, an.embedder.score, cfg.recognition.threshold)
     r["rank1_errors"] = r["rank1_errors"][: args.show_errors]
     return r
@@ -241,15 +268,15 @@ def cmd_attendance_export(args):
     from .attendance import Attendance
 
     cfg = _cfg(args)
-    path = cfg.home / "db" / "attendance.db"
-    if not path.is_file():
-        raise E.EdgeError(E.NO_DATA, f"no attendance records yet ({path})")
     since = None
     if args.since:
         try:
             since = dt.datetime.fromisoformat(args.since).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             raise E.EdgeError(E.PARARM_ERROR, f"--since {args.since!r}: use YYYY-MM-DD") from None
+    path = cfg.home / "db" / "attendance.db"
+    if not path.is_file():
+        raise E.EdgeError(E.NO_DATA, f"no attendance records yet ({path})")
     att = Attendance(path, cfg.attendance)
     try:
         if args.output:
@@ -261,26 +288,29 @@ def cmd_attendance_export(args):
 
 
 def _licensing(args):
-    from .license.device import Licensing
-    from .license import key_path
+    from . import license as L
 
     cfg = _cfg(args)
-    key = key_path(cfg)
-    if key is None:
-        raise E.EdgeError(E.LICENSE_FILE_NOT_EXIST, f"no vendor public key installed ({cfg.home / 'license' / 'vendor.pub'}"
-                          " or license.public_key): licensing is off on this installation")
-    return Licensing(cfg.home, key, cfg.license.root), cfg
+    lic = L.licensing(cfg)
+    if lic is None and args.lcmd != "status":
+        raise E.EdgeError(E.LICENSE_FILE_NOT_EXIST, f"no vendor public key installed ({L.SYSTEM_KEY} or "
+                          f"{cfg.home / 'license' / 'vendor.pub'}): licensing is off on this installation")
+    return lic, cfg
 
 
 def cmd_license(args):
+    from . import license as L
     from .files import write_atomic
     from .license import fingerprint as FP
 
     if args.lcmd == "fingerprint":
-        return FP.fingerprint(_cfg(args).license.root)
+        return FP.fingerprint(L.FINGERPRINT_ROOT)
     lic, cfg = _licensing(args)
     if args.lcmd == "status":
-        return lic.status()
+        if lic is None:   # open-source use: nothing to activate, and not an error
+            return {"licensing": "off", "activated": False,
+                    "msg": f"no vendor public key is installed ({L.SYSTEM_KEY}): this installation runs unlicensed"}
+        return {"licensing": "on"} | lic.status()
     if args.lcmd == "activate":
         server = args.server or cfg.license.server
         if not server:
@@ -335,11 +365,13 @@ def cmd_calibrate_nir(args):
 def cmd_demo(args):
     from edge_tools import demo
 
+    if args.source and not Path(args.source).is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"--source {args.source} is not a folder of photos")
     return demo.run(_cfg(args), args.source)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edge", description="Offline face recognition runtime")
+    p = J.ArgumentParser(prog="edge", description="Offline face recognition runtime")
     p.add_argument("--config", help="TOML configuration file (see config/)")
     p.add_argument("--home", help="EDGE_HOME: models, library, license and logs (default: $EDGE_HOME "
                                   "or ~/.local/share/edge)")
@@ -364,10 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--version", default="1")
     r.add_argument("--licence", default="see the model's source")
     r.add_argument("--layout", default="NCHW RGB")
-    r.add_argument("--same-person-cosine", type=float)
+    r.add_argument("--same-person-cosine", type=J.float_in(-1.0, 1.0))
     # anti-spoof classifiers of the scaled face box (liveness.rgb_models lists their ids)
-    r.add_argument("--crop-scale", type=float, help="antispoof: the crop is this many face boxes wide")
-    r.add_argument("--real-index", type=int, default=1, help="antispoof: which output is \"real\" (default 1)")
+    r.add_argument("--crop-scale", type=J.float_in(0.1, 20.0), help="antispoof: the crop is this many face boxes wide")
+    r.add_argument("--real-index", type=J.int_in(0, 1000), default=1,
+                   help="antispoof: which output is \"real\" (default 1)")
     r.add_argument("--activation", choices=["softmax", "sigmoid", "none"], default="softmax",
                    help="antispoof: how outputs become probabilities (none: they already are)")
     r.add_argument("--mean", help="antispoof: per-channel mean subtracted from 0-255 pixels, e.g. 127.5,127.5,127.5")
@@ -377,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = m.add_parser("fetch", help="download a published model (pinned sha256) and install it")
     r.add_argument("name", help="see `edge models catalogue`")
     r.add_argument("--mirror", help="a site mirror holding the same files (URL of their folder)")
-    r.add_argument("--timeout", type=float, default=30.0)
+    r.add_argument("--timeout", type=J.float_in(0.1, 3600.0), default=30.0)
     r.add_argument("--models-dir")
     r.set_defaults(fn=cmd_models_fetch)
     r = m.add_parser("import", help="install published models from a folder (air-gapped sites, a USB stick)")
@@ -390,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("detect", help="faces, 5 points, pose and quality figures")
     d.add_argument("image")
-    d.add_argument("--max-faces", type=int)
+    d.add_argument("--max-faces", type=J.int_in(1, 50), help="1-50 (detect.json's range)")
     d.set_defaults(fn=cmd_detect)
     c = sub.add_parser("compare", help="1:1 score (0-100) of the largest faces of two images")
     c.add_argument("image_a")
@@ -399,8 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("identify", help="1:N search of the largest face")
     i.add_argument("image")
     i.add_argument("--group", action="append", help="group to search (repeatable; default: all)")
-    i.add_argument("--top-k", type=int)
-    i.add_argument("--threshold", type=float)
+    i.add_argument("--top-k", type=J.int_in(1, 50), help="users returned, 1-50 (the v3 API's max_user_num)")
+    i.add_argument("--threshold", type=J.float_in(0.0, 100.0), help="match score 0-100 (default: recognition.threshold)")
     i.add_argument("--user", help="restrict to one user (1:N authentication)")
     i.set_defaults(fn=cmd_identify)
 
@@ -424,8 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--dst-group", required=True)
     x = us.add_parser("list")
     x.add_argument("--group", required=True)
-    x.add_argument("--start", type=int, default=0)
-    x.add_argument("--length", type=int, default=100)
+    x.add_argument("--start", type=J.int_in(0, 2**63 - 1), default=0)
+    x.add_argument("--length", type=J.int_in(1, 1000), default=100)
     u.set_defaults(fn=cmd_user)
 
     g = sub.add_parser("group", help="group management")
@@ -433,8 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("add", "delete"):
         gs.add_parser(name).add_argument("group")
     x = gs.add_parser("list")
-    x.add_argument("--start", type=int, default=0)
-    x.add_argument("--length", type=int, default=100)
+    x.add_argument("--start", type=J.int_in(0, 2**63 - 1), default=0)
+    x.add_argument("--length", type=J.int_in(1, 1000), default=100)
     g.set_defaults(fn=cmd_group)
 
     f = sub.add_parser("face-delete", help="delete one face of a user")
@@ -462,30 +495,32 @@ def build_parser() -> argparse.ArgumentParser:
                                     "`eval liveness DIR`, `eval openset`")
     x.add_argument("what", help="a folder of identities (one sub-folder per person), or: liveness, openset")
     x.add_argument("folder", nargs="?", help="the data folder of `liveness` / `openset`")
-    x.add_argument("--show-errors", type=int, default=20)
+    x.add_argument("--show-errors", type=J.int_in(0, 10**6), default=20)
     x.add_argument("--quiet", action="store_true")
     # eval liveness (edge_tools/eval_liveness.py)
     x.add_argument("--make-set", action="store_true", help="liveness: first build the evaluation set into the "
                    "folder from ../shared (real photos, the spoof samples, synthetic screen replays)")
     x.add_argument("--mode", help="liveness: the checks to run (default: liveness.mode, else rgb)")
-    x.add_argument("--frames", type=int, default=1, help="liveness: judge each still image as this many "
+    x.add_argument("--frames", type=J.int_in(1, 100), default=1, help="liveness: judge each still image as this many "
                    "synthetic camera frames (the multi-frame decision) and report single frames beside it")
     x.add_argument("--per-sample", action="store_true", help="liveness: list every sample's score and verdicts")
-    x.add_argument("--window", type=int, help="liveness: judged frames a decision averages (default: liveness.frames)")
+    x.add_argument("--window", type=J.int_in(1, 20),
+                   help="liveness: judged frames a decision averages (default: liveness.frames)")
     x.set_defaults(fn=cmd_eval)
     x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
     x.add_argument("what", choices=["recognition", "pipeline", "soak", "liveness"])
     x.add_argument("--images", help="folder of face images (default: ../shared/faces/public if present, "
                                     "else the demo photos)")
-    x.add_argument("--repeat", type=int, default=3)
-    x.add_argument("--sizes", default="1000,10000,30000")
-    x.add_argument("--minutes", type=float, default=10.0, help="soak: how long")
-    x.add_argument("--max-growth", type=float, default=5.0, help="soak: resident memory growth limit (%%)")
+    x.add_argument("--repeat", type=J.int_in(1, 1000), default=3)
+    x.add_argument("--sizes", type=J.int_list(1, 10_000_000), default="1000,10000,30000")
+    x.add_argument("--minutes", type=J.float_in(0.01, 10_000.0), default=10.0, help="soak: how long")
+    x.add_argument("--max-growth", type=J.float_in(0.0, 1000.0), default=5.0,
+                   help="soak: resident memory growth limit (%%)")
     x.set_defaults(fn=cmd_bench)
     x = sub.add_parser("run", help="run the camera loop (gate, attendance or 1:1 verify, per the config)")
     x.add_argument("--source", help="camera index, RTSP/HTTP URL, video file, image folder or 'picamera2' "
                                     "(default: the config's [camera])")
-    x.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C / SIGTERM)")
+    x.add_argument("--seconds", type=J.float_in(0.0, 1e9), help="stop after this long (default: until Ctrl-C / SIGTERM)")
     x.add_argument("--gpio-mock", action="store_true", help="GPIO outputs on gpiozero's mock pins (dry run)")
     x.set_defaults(fn=cmd_run)
     x = sub.add_parser("attendance", help="attendance records").add_subparsers(dest="acmd", required=True)
@@ -500,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = ls.add_parser("activate", help="online activation with a serial number")
     a.add_argument("serial")
     a.add_argument("--server", help="license server URL (default: license.server in the config)")
-    a.add_argument("--timeout", type=float, default=10.0)
+    a.add_argument("--timeout", type=J.float_in(0.1, 600.0), default=10.0)
     a = ls.add_parser("request", help="offline activation: write a request file for the vendor")
     a.add_argument("serial", nargs="?", help="the serial (batch requests may leave it out)")
     a.add_argument("-o", "--output", default="activation-request.json")
@@ -512,8 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "(prints the [liveness] lines for the config)")
     a.add_argument("--rgb", help="RGB source (default: camera.kind/uri of the config)")
     a.add_argument("--nir", help="NIR source (default: camera.second_kind/second_uri)")
-    a.add_argument("--frames", type=int, default=50, help="paired frames to use (default 50)")
-    a.add_argument("--seconds", type=float, default=30.0, help="give up reading after this long")
+    a.add_argument("--frames", type=J.int_in(1, 100000), default=50, help="paired frames to use (default 50)")
+    a.add_argument("--seconds", type=J.float_in(0.1, 86400.0), default=30.0, help="give up reading after this long")
     a.set_defaults(fn=cmd_calibrate_nir)
     x = sub.add_parser("demo", help="enrol and recognise the people in the demo photos (no camera)")
     x.add_argument("--source", help="folder of photos (default: face_recognition's MIT test photos, from PyPI)")
@@ -543,20 +578,14 @@ def _hoist(argv: list[str]) -> list[str]:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(_hoist(list(sys.argv[1:] if argv is None else argv)))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return J.run(argv, lambda: build_parser().parse_args(_hoist(argv)), _execute, default=_jsonable)
+
+
+def _execute(args):
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format='{"level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
-    try:
-        out = args.fn(args)
-        code = 0
-    except E.EdgeError as e:
-        out, code = e.to_dict(), 1
-    except KeyboardInterrupt:
-        return 130
-    text = json.dumps(out, ensure_ascii=False, default=_jsonable) if args.json else \
-        json.dumps(out, ensure_ascii=False, indent=2, default=_jsonable)
-    print(text)  # errors too: scripts parse one JSON object from stdout and check the exit code
-    return code
+    return args.fn(args)
 
 
 def _jsonable(o):

@@ -138,6 +138,25 @@ class QualityConfig:
 
 
 @dataclass
+class EnrolConfig:
+    # one enrolment quality policy for user add/update, batch import and the HTTP API
+    # (edge/enrol_policy.py); seed values, looser than the camera loop's gate
+    check: bool = True
+    min_face_size: int = 30          # offline SDK: minimum face 30x30 px
+    min_illumination: int = 40       # cloud quality reference: illumination > 40
+    max_blur: float = 0.8            # Linux SDK: blur < 0.8
+    max_yaw: float = 30.0            # offline SDK: recognisable up to yaw/pitch +-30 degrees
+    max_pitch: float = 30.0
+
+    def validate(self):
+        _range("enrol.min_face_size", self.min_face_size, 0, 10000)
+        _range("enrol.min_illumination", self.min_illumination, 0, 255)
+        _range("enrol.max_blur", self.max_blur, 0.0, 1.0)
+        _range("enrol.max_yaw", self.max_yaw, 0.0, 90.0)
+        _range("enrol.max_pitch", self.max_pitch, 0.0, 90.0)
+
+
+@dataclass
 class CameraConfig:
     kind: str = "opencv"             # opencv (V4L2 index, RTSP/HTTP URL, video file), picamera2, replay
     uri: str = "0"
@@ -383,8 +402,9 @@ class OutputsConfig:
 
 @dataclass
 class LicenseConfig:
-    public_key: str = ""             # the vendor's Ed25519 public key; "" = EDGE_HOME/license/vendor.pub
-    root: str = "/"                  # where /proc, /sys and /etc are read for the fingerprint
+    # the vendor key and the fingerprint's /proc,/sys root are deliberately not config keys:
+    # a config must not be able to swap the key or borrow another device's identifiers
+    # (edge/license/__init__.py)
     server: str = ""                 # online activation: the vendor's license server URL
 
 
@@ -411,6 +431,7 @@ class Config:
     dynamic_library: DynamicLibraryConfig = field(default_factory=DynamicLibraryConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     license: LicenseConfig = field(default_factory=LicenseConfig)
+    enrol: EnrolConfig = field(default_factory=EnrolConfig)
 
     @property
     def models_path(self) -> Path:
@@ -422,11 +443,13 @@ class Config:
 
     def validate(self) -> "Config":
         _range("threads", self.threads, 1, 64)
+        _directory("home (EDGE_HOME)", self.home)
         if not self.providers or not all(isinstance(p, str) and p.endswith("ExecutionProvider") for p in self.providers):
             raise _bad(f"providers = {self.providers!r}: a non-empty list of onnxruntime provider names "
                        "such as \"CPUExecutionProvider\"")
         for sect in (self.detect, self.embed, self.recognition, self.library, self.camera, self.track,
-                     self.decision, self.liveness, self.attendance, self.dynamic_library, self.outputs):
+                     self.decision, self.liveness, self.attendance, self.dynamic_library, self.outputs,
+                     self.enrol):
             sect.validate()
         self.quality.validate(_bad)
         return self
@@ -434,6 +457,15 @@ class Config:
 
 def _bad(msg: str) -> E.EdgeError:
     return E.EdgeError(E.PARARM_ERROR, f"configuration: {msg}")
+
+
+def _directory(name, path: Path):
+    """A directory, or one that can be made: its nearest existing ancestor must be a directory."""
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise _bad(f"{name} = {str(path)!r}: {p} is a file, not a directory")
 
 
 def _range(name, v, lo, hi):
@@ -446,10 +478,19 @@ def _choice(name, v, options):
         raise _bad(f"{name} = {v!r}; choose one of {', '.join(options)}")
 
 
+REMOVED = {
+    "license.public_key": "the vendor key is installed as /etc/edge/vendor.pub (deploy/install.sh "
+                          "VENDOR_KEY=...) or EDGE_HOME/license/vendor.pub, never named by a config",
+    "license.root": "the hardware fingerprint is always read from this device's own /proc and /sys",
+}
+
+
 def _fill(obj, data: dict, prefix: str):
     fields = {f.name: f for f in dataclasses.fields(obj)}
     for key, value in data.items():
         if key not in fields:
+            if f"{prefix}{key}" in REMOVED:
+                raise _bad(f"{prefix}{key} is no longer accepted: {REMOVED[prefix + key]}")
             raise _bad(f"unknown key {prefix}{key}")
         cur = getattr(obj, key)
         if dataclasses.is_dataclass(cur):
@@ -457,6 +498,8 @@ def _fill(obj, data: dict, prefix: str):
                 raise _bad(f"{prefix}{key} must be a table")
             _fill(cur, value, f"{prefix}{key}.")
         elif isinstance(cur, Path) or key in ("home", "models_dir"):
+            if not isinstance(value, str) or not value or "\x00" in value:
+                raise _bad(f"{prefix}{key} must be a directory path (text), got {value!r}")
             setattr(obj, key, Path(value).expanduser())
         else:
             want = type(cur)
@@ -474,9 +517,13 @@ def load(path: str | os.PathLike | None = None, **overrides) -> Config:
         if not p.is_file():
             raise E.EdgeError(E.FILE_NOT_EXIST, f"configuration file not found: {p}")
         try:
-            data = tomllib.loads(p.read_text())
+            data = tomllib.loads(p.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise _bad(f"{p} is not a UTF-8 text file: is it the right file?") from None
         except tomllib.TOMLDecodeError as e:
             raise _bad(f"{p}: {e}") from None
+        except OSError as e:
+            raise E.EdgeError(E.FILE_NOT_EXIST, f"configuration file {p} cannot be read: {e.strerror or e}") from None
         _fill(cfg, data, "")
     for k, v in overrides.items():
         if v is not None:

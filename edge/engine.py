@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 import cv2
 import numpy as np
 
+from . import enrol_policy
+from . import errors as E
 from . import image as I
 from .config import Config
 from .faces import Face, FaceAnalyzer
@@ -49,6 +52,14 @@ def face_crop(img: np.ndarray, face: Face) -> tuple[bytes, dict, bytes]:
     return jpg.tobytes(), points, tjpg.tobytes()
 
 
+def _check_search(top_k, threshold) -> None:
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 50):
+        raise E.EdgeError(E.PARARM_ERROR, f"top_k = {top_k!r}: give 1-50 users", http_code=222021)
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not math.isfinite(threshold) or not 0 <= threshold <= 100):
+        raise E.EdgeError(E.PARARM_ERROR, f"threshold = {threshold!r}: give a score 0-100", http_code=222030)
+
+
 class FaceEngine:
     def __init__(self, cfg: Config, open_library: bool = True):
         from .license import require
@@ -56,8 +67,12 @@ class FaceEngine:
         self.cfg = cfg
         # with a vendor key installed, recognition refuses to start without a valid license
         self.license = require(cfg)
+        self._licensed_users = None
         if self.license and self.license.get("features", {}).get("max_users"):
-            cfg.library.max_users = min(cfg.library.max_users, int(self.license["features"]["max_users"]))
+            licensed = int(self.license["features"]["max_users"])
+            if licensed <= cfg.library.max_users:
+                self._licensed_users = licensed
+            cfg.library.max_users = min(cfg.library.max_users, licensed)
         self.analyzer = FaceAnalyzer(cfg)
         self.embedder = self.analyzer.embedder
         self._library = None
@@ -70,6 +85,9 @@ class FaceEngine:
             lc = self.cfg.library
             self._library = FaceLibrary(self.cfg.db_path, self.embedder.model, self.embedder.dim, lc.max_users,
                                         lc.max_faces_per_user)
+            if self._licensed_users is not None:
+                self._library.full_hint = (f"ask the vendor for a license with more users (license "
+                                           f"{self.license['serial']} allows {self._licensed_users})")
             if lc.reembed_on_model_change:
                 self.reembed()
         return self._library
@@ -80,6 +98,10 @@ class FaceEngine:
 
     # ---- analysis --------------------------------------------------------------------------
     def detect(self, src, max_faces: int | None = None) -> dict:
+        if max_faces is not None and (isinstance(max_faces, bool) or not isinstance(max_faces, int)
+                                      or not 1 <= max_faces <= 50):
+            # 0 or a negative number used to mean "no faces" silently
+            raise E.EdgeError(E.PARARM_ERROR, f"max_faces = {max_faces!r}: give 1-50", http_code=222016)
         img = _as_image(src)
         faces = self.analyzer.detect(img, max_faces)
         return {"face_num": len(faces), "face_list": [f.to_dict() for f in faces]}
@@ -100,10 +122,15 @@ class FaceEngine:
 
     def identify(self, src, groups: list[str] | None = None, top_k: int | None = None,
                  threshold: float | None = None, user_id: str | None = None) -> dict:
+        _check_search(top_k, threshold)
+        for g in groups or []:
+            # as `user list`: a group that does not exist is an error, not an empty answer
+            self.library.get_user_list(g, 0, 1)
         _, face, t = self._template(src)
         return self.identify_template(t.unit, groups, top_k, threshold, user_id) | {"face": face.to_dict()}
 
     def identify_template(self, unit, groups=None, top_k=None, threshold=None, user_id=None) -> dict:
+        _check_search(top_k, threshold)
         thr = self.cfg.recognition.threshold if threshold is None else threshold
         hits = self.library.search(unit, groups, top_k or self.cfg.recognition.top_k, user_id)
         users = []
@@ -117,9 +144,13 @@ class FaceEngine:
                 "user_list": users}
 
     # ---- enrolment ---------------------------------------------------------------------------
-    def face_record(self, src) -> tuple[FaceRecord, Face]:
+    def face_record(self, src, policy: bool = True) -> tuple[FaceRecord, Face]:
+        """The record to enrol for the largest face; with ``policy``, a face the enrolment
+        quality policy refuses raises GET_FEATURE_FAIL with the reasons."""
         img = _as_image(src)
         face = self.analyzer.largest(img)
+        if policy:
+            enrol_policy.require(face, self.cfg.enrol)
         return self.record_for(img, face), face
 
     def record_for(self, img: np.ndarray, face: Face) -> FaceRecord:

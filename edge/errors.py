@@ -35,9 +35,12 @@ CODES: dict[int, tuple[str, int | None]] = {
     -1018: ("LICENSE_KEY_EXPIRE", 6),
     -1019: ("LICENSE_ALREADY_USED", 6),
     -1020: ("DEVICE_ID_EMPTY", 6),
-    -1021: ("NETWORK_TIMEOUT", None),
-    -1022: ("NETWORK_ERROR", None),
+    -1021: ("NETWORK_TIMEOUT", 222201),
+    -1022: ("NETWORK_ERROR", 222201),
 }
+
+
+SYSTEM_ERROR_HTTP = 222302
 
 
 class EdgeError(Exception):
@@ -52,9 +55,10 @@ class EdgeError(Exception):
         super().__init__(f"{self.name} ({code}): {message}")
 
     def to_dict(self) -> dict:
-        d = {"errno": self.code, "error": self.name, "msg": self.message}
-        if self.http_code is not None:
-            d["error_code"] = self.http_code
+        # every error carries all four keys (README); the v3 API's "system error" where it has no
+        # code of its own for the condition (models, camera)
+        d = {"errno": self.code, "error": self.name, "msg": self.message,
+             "error_code": self.http_code if self.http_code is not None else SYSTEM_ERROR_HTTP}
         d.update(self.detail)
         return d
 

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from . import errors as E
+from .exif import orientation as exif_orientation
 
 MAX_PIXELS = 40_000_000        # the issue's "huge" bound; a 40 MP RGB frame is ~120 MB decoded
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -16,7 +17,8 @@ _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"RIFF", b"II*\x00", b"M
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
-    """Width/height from the header without decoding, so a decompression bomb is refused cheaply."""
+    """Width/height from the header without decoding (JPEG, PNG, BMP, WebP, TIFF), so a
+    decompression bomb is refused before OpenCV allocates for it."""
     if data.startswith(b"\x89PNG") and len(data) >= 24:
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     if data.startswith(b"\xff\xd8"):
@@ -34,16 +36,98 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
                 i += 2
                 continue
             i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    if data.startswith(b"BM") and len(data) >= 26:
+        return (abs(int.from_bytes(data[18:22], "little", signed=True)),
+                abs(int.from_bytes(data[22:26], "little", signed=True)))
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP" and len(data) >= 30:
+        kind = data[12:16]
+        if kind == b"VP8 ":
+            return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+        if kind == b"VP8L":
+            bits = int.from_bytes(data[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if kind == b"VP8X":
+            return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff_size(data)
     return None
 
 
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    order = "little" if data[:2] == b"II" else "big"
+    u = lambda o, n: int.from_bytes(data[o:o + n], order)
+    ifd = u(4, 4)
+    if ifd + 2 > len(data):
+        return None
+    dims = {}
+    for k in range(min(u(ifd, 2), 1024)):
+        e = ifd + 2 + 12 * k
+        if e + 12 > len(data):
+            break
+        tag, kind = u(e, 2), u(e + 2, 2)
+        if tag in (256, 257):
+            dims[tag] = u(e + 8, 2) if kind == 3 else u(e + 8, 4)
+    return (dims[256], dims[257]) if len(dims) == 2 else None
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """Whether the JPEG's marker structure reaches its end marker (EOI). Segments are skipped by
+    their length (so an EXIF thumbnail's own EOI does not count), entropy-coded data is searched
+    for the next real marker; whatever follows EOI (camera trailers, padding) is ignored."""
+    i, n = 2, len(data)
+    while i + 1 < n:
+        if data[i] != 0xFF:                   # stray bytes between segments (libjpeg skips them too)
+            i = data.find(b"\xff", i)
+            if i < 0:
+                return False
+            continue
+        marker = data[i + 1]
+        if marker == 0xFF:                    # fill byte
+            i += 1
+            continue
+        if marker == 0xD9:
+            return True
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        if i + 4 > n:
+            return False
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        if marker != 0xDA:
+            continue
+        # start of scan: entropy-coded data runs to the next marker that is not a stuffed 00,
+        # a restart marker or a fill byte
+        while True:
+            j = data.find(b"\xff", i)
+            if j < 0 or j + 1 >= n:
+                return False
+            nxt = data[j + 1]
+            if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
+                i = j + 1 if nxt == 0xFF else j + 2
+                continue
+            i = j
+            break
+    return False
+
+
+def _png_complete(data: bytes) -> bool:
+    """Whether the PNG's chunk chain reaches IEND (trailing bytes after it are ignored)."""
+    i, n = 8, len(data)
+    while i + 8 <= n:
+        length = int.from_bytes(data[i:i + 4], "big")
+        if data[i + 4:i + 8] == b"IEND":
+            return True
+        i += 12 + length
+    return False
+
+
 def _truncated(data: bytes) -> bool:
-    # OpenCV decodes a cut-off JPEG/PNG into a half-grey picture without complaint; the end
-    # markers tell. (An EXIF thumbnail carries its own FFD9 early in the file, so only the tail counts.)
+    # OpenCV decodes a cut-off JPEG/PNG into a half-grey picture without complaint; the file's
+    # own structure tells whether its end was reached
     if data.startswith(b"\xff\xd8"):
-        return b"\xff\xd9" not in data[-4096:]
+        return not _jpeg_complete(data)
     if data.startswith(b"\x89PNG"):
-        return b"IEND" not in data[-64:]
+        return not _png_complete(data)
     return False
 
 
@@ -62,10 +146,34 @@ def decode(data: bytes, name: str = "image") -> np.ndarray:
         raise E.EdgeError(E.IMAGE_TRANSFORM_FAILED, f"{name} is truncated (its end marker is missing): "
                           "copy the file again")
     buf = np.frombuffer(data, np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        img = None
     if img is None or img.size == 0:
         raise E.EdgeError(E.IMAGE_TRANSFORM_FAILED, f"{name} is corrupt or truncated and cannot be decoded")
-    return to_bgr8(img, name)
+    # IMREAD_UNCHANGED keeps the stored pixel order: a phone photo held upright is stored
+    # sideways with an EXIF orientation tag, which we apply ourselves
+    return upright(to_bgr8(img, name), exif_orientation(data))
+
+
+def upright(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels upright for an EXIF orientation 1-8 (anything else: as stored)."""
+    if orientation == 2:
+        img = img[:, ::-1]
+    elif orientation == 3:
+        img = img[::-1, ::-1]
+    elif orientation == 4:
+        img = img[::-1]
+    elif orientation == 5:
+        img = img.swapaxes(0, 1)
+    elif orientation == 6:
+        img = img.swapaxes(0, 1)[:, ::-1]
+    elif orientation == 7:
+        img = img[::-1, ::-1].swapaxes(0, 1)
+    elif orientation == 8:
+        img = img.swapaxes(0, 1)[::-1]
+    return np.ascontiguousarray(img)
 
 
 def to_bgr8(img: np.ndarray, name: str = "image") -> np.ndarray:

@@ -46,13 +46,38 @@ def camera_source(cfg: Config, uri: str | None = None) -> S.Source:
     if cam.second_kind:
         second = S.make(cam.second_kind, cam.second_uri, cam.width, cam.height, cam.fps, paced=True, loop=cam.loop)
         src = S.Paired(src, second, cam.max_skew)
+    S.preflight(src)
     return src
+
+
+def check_groups(cfg: Config, engine) -> None:
+    """A gate searching a group that does not exist would never open. In a library that has
+    groups that is a typo: refuse to start. In a library with none yet (a fresh install whose
+    people are enrolled later, perhaps through this same service's admin page) start, and say
+    who the gate is waiting for: the loop sees enrolments as they are made."""
+    lib = engine.library
+    if not lib.group_list(0, 1):
+        if cfg.decision.groups:
+            log.warning("the library is empty: the gate opens for nobody until users are enrolled into %s",
+                        ", ".join(cfg.decision.groups))
+        return
+    for g in cfg.decision.groups:
+        try:
+            lib.get_user_list(g, 0, 1)
+        except E.EdgeError as e:
+            if e.code != E.RECORD_UNEXIST:
+                raise
+            raise E.EdgeError(E.RECORD_UNEXIST, f"decision.groups names group {g!r}, which does not exist in "
+                              f"{cfg.db_path}: enrol users into it first (`edge user add … --group {g}`) or fix "
+                              "the config", http_code=223100) from None
 
 
 class Runner:
     def __init__(self, cfg: Config, engine, source: S.Source, dispatcher: O.Dispatcher | None = None,
                  status_every: float = 1.0, on_status=None):
         self.cfg = cfg
+        if cfg.decision.mode != "verify":
+            check_groups(cfg, engine)
         self.dispatcher = dispatcher if dispatcher is not None else O.build(cfg)
         self.pipeline = Pipeline(cfg, engine, emit=self.dispatcher.publish)
         cam = cfg.camera
@@ -72,6 +97,7 @@ class Runner:
         return {"fps": round(fps, 1), "frames": p.frames, "faces": p.faces, "tracks": p.tracks,
                 "decisions": p.decisions, "unknown": p.unknown, "spoof": p.spoof, "drops": s.dropped,
                 "reconnects": s.reconnects, "camera": "ok" if s.connected else "reconnecting",
+                **({} if s.connected or not s.last_error else {"camera_error": s.last_error}),
                 "outputs": self.dispatcher.stats(), "rss_mb": round(rss_mb(), 1)}
 
     def _print_status(self, st: dict):

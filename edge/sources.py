@@ -8,7 +8,9 @@ NIR/depth stream by timestamp.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from . import image as I
 
 log = logging.getLogger("edge.sources")
 
+FAIL_LOG_EVERY = 60.0     # seconds between repeated "still cannot open" warnings
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
 
@@ -158,11 +161,24 @@ class OpenCVCamera(Source):
         target = int(self.uri) if self.uri.isdigit() else self.uri
         cap = cv2.VideoCapture(target)
         if not cap.isOpened():
-            raise SourceError(f"cannot open camera {self.uri}")
+            raise SourceError(f"cannot open camera {self.uri}: {self._why()}")
         if isinstance(target, int):
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
         self._cap = cap
+
+    def _why(self) -> str:
+        """A likely reason OpenCV gives none for."""
+        dev = f"/dev/video{self.uri}" if self.uri.isdigit() else self.uri
+        if dev.startswith("/dev/"):
+            if not Path(dev).exists():
+                return f"{dev} does not exist (camera unplugged, or another index?)"
+            if not os.access(dev, os.R_OK | os.W_OK):
+                return f"no permission to use {dev} (add the user to the 'video' group)"
+            return f"{dev} is busy or is not a capture device"
+        if "://" in self.uri:
+            return "the stream does not answer (address, credentials, network?)"
+        return "not a camera index, device, stream URL or readable video file"
 
     def read(self) -> Frame | None:
         ok, img = self._cap.read()
@@ -243,6 +259,7 @@ class Reconnecting(Source):
         self._retry_at = 0.0
         self._last_frame = clock()
         self._open = False
+        self._logged_error = ("", -math.inf)
 
     def open(self):
         self._try_open()
@@ -263,6 +280,10 @@ class Reconnecting(Source):
         self.stats.last_error = why
         if self._open or self.stats.connected:
             log.warning("source %s lost (%s); reconnecting", self.name, why)
+        elif why != self._logged_error[0] or self.clock() - self._logged_error[1] >= FAIL_LOG_EVERY:
+            # say what failed and why: at once, then every FAIL_LOG_EVERY s while it keeps failing
+            log.warning("source %s: %s; retrying (up to every %g s)", self.name, why, self.backoff_max)
+            self._logged_error = (why, self.clock())
         self._close_inner()
         self._retry_at = self.clock() + self._backoff
         self._backoff = min(self.backoff_max, self._backoff * 2)
@@ -440,6 +461,17 @@ def map_box(box, raw_size, src: tuple[int, bool], dst: tuple[int, bool]):
     return [min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)]
 
 
+def preflight(src: Source) -> None:
+    """Refuse at start what can never work: a replay file or folder that does not exist, an
+    empty folder, a video OpenCV cannot read. Cameras are not checked: they may come back."""
+    if isinstance(src, Paired):
+        preflight(src.rgb)
+        preflight(src.second)
+    elif isinstance(src, Replay) and isinstance(src.spec, (str, Path)):
+        src.open()
+        src.close()
+
+
 def make(kind: str, uri: str = "", width: int = 640, height: int = 480, fps: float = 25.0,
          paced: bool = True, loop: bool = False) -> Source:
     if kind == "replay":
@@ -456,10 +488,15 @@ def from_uri(uri: str, **kw) -> Source:
     if uri == "picamera2":
         return make("picamera2", **{k: v for k, v in kw.items() if k in ("width", "height")})
     p = Path(uri)
+    if not (uri.isdigit() or "://" in uri or uri.startswith("/dev/") or p.exists()):
+        # a camera may come back, a mistyped path never will: refuse it now, not retry forever
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"source {uri} not found: give an existing image folder or video "
+                          "file, a camera index or /dev/videoN, an rtsp:// or http:// URL, or 'picamera2'")
     if p.is_dir() or (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES):
         return make("replay", uri, **kw)
     return make("opencv", uri, **{k: v for k, v in kw.items() if k in ("width", "height")})
 
 
 __all__ = ["Frame", "EndOfStream", "SourceError", "Source", "Replay", "OpenCVCamera", "Picamera2Camera",
-           "Reconnecting", "LatestFrame", "Paired", "orient", "map_box", "make", "from_uri", "SourceStats"]
+           "Reconnecting", "LatestFrame", "Paired", "orient", "map_box", "make", "from_uri", "preflight",
+           "SourceStats"]

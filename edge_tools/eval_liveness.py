@@ -30,7 +30,7 @@ from edge.config import LIVENESS_LEVELS, Config
 from edge.progress import Progress
 
 from .evaluate import IMAGE_EXT
-from .liveness_data import still_frames, upright
+from .liveness_data import still_frames
 
 
 @dataclass
@@ -175,7 +175,7 @@ def run(cfg: Config, args) -> dict:
     for s in items:
         rel = str(s.path.relative_to(root))
         try:
-            imgs = [upright(f) for f in s.frames]
+            imgs = [I.load(f) for f in s.frames]          # turned upright by their EXIF orientation
             seconds = [_load_second(s.paired[f]) if f in s.paired else None for f in s.frames]
         except E.EdgeError as e:
             rows.append({"sample": rel, "label": s.label, "error": e.message, **{lv: None for lv in LIVENESS_LEVELS}})

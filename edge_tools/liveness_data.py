@@ -7,30 +7,15 @@ a real NIR or depth camera.
   holding up a phone or tablet), perspective-tilted, then "re-photographed": resampled to
   640x480 (the sub-pixel grid aliases into moiré), lens blur, sensor noise, JPEG.
 - ``still_frames``: camera frames of a still scene: +-1 px shake, +-3 % brightness, sensor noise.
-- ``upright``: turns a photo upright by its EXIF orientation with OpenCV's own decoder (until
-  ``edge.image`` applies EXIF orientation itself).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge import image as I
-
-
-def upright(path: str | os.PathLike) -> np.ndarray:
-    """The image turned upright. ``edge.image.load`` checks the file; for JPEGs OpenCV's decoder
-    then applies the EXIF orientation (the ../shared/spoof JPEGs carry orientation 6: read
-    sideways, an attack scores "real")."""
-    img = I.load(path)
-    if str(path).lower().endswith((".jpg", ".jpeg")):
-        turned = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR)
-        if turned is not None and turned.shape != img.shape:
-            return turned
-    return img
 
 
 def still_frames(img: np.ndarray, n: int, seed: int = 0) -> list[np.ndarray]:
@@ -297,12 +282,8 @@ def walk_sequences(out: Path, shared: Path, find_face, people: list[Path], scree
         for i, p in enumerate(items):
             seq = out / label / "walk" / f"{p.parent.name}__{p.stem}.seq"
             seq.mkdir(parents=True)
-            photo = p
-            if shape == "whole":       # the published attack photos carry EXIF orientation 6
-                photo = seq / "source.png"
-                cv2.imwrite(str(photo), upright(p))
             x0 = 220 + 40 * (i % 5)
-            actor = Actor(photo, 0, WALK_FRAMES, (x0, 235), (x0 + 60, 245), face_px=130 if shape == "head" else 150,
+            actor = Actor(p, 0, WALK_FRAMES, (x0, 235), (x0 + 60, 245), face_px=130 if shape == "head" else 150,
                           shape=shape)
             try:
                 scene = Scene([actor], WALK_FRAMES, find_face=find_face)
@@ -310,8 +291,6 @@ def walk_sequences(out: Path, shared: Path, find_face, people: list[Path], scree
                 import shutil
                 shutil.rmtree(seq)
                 continue
-            if shape == "whole":
-                photo.unlink()
             for k, frame in enumerate(scene):
                 cv2.imwrite(str(seq / f"{k:03d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
             what = (f"real: {p.parent.name}/{p.name} as a person walking across a synthetic backdrop "

@@ -4,11 +4,13 @@ from edge import errors as E
 from tests.licensing import device, err, vendor  # noqa: F401  (vendor is a fixture)
 
 
-def test_online_activation_end_to_end_and_enforcement(tmp_path, vendor, models_dir):
+def test_online_activation_end_to_end_and_enforcement(tmp_path, vendor, models_dir, monkeypatch):
+    import edge.license as L
+
     serial = vendor.add_serials(1, {"max_users": 5000, "modes": ["gate"]})[0]
     dev = device(tmp_path, vendor)
     cfg = C.load(home=dev.dir.parent, models_dir=models_dir)
-    cfg.license.root = str(dev.root)
+    monkeypatch.setattr(L, "FINGERPRINT_ROOT", str(dev.root))
     from edge.engine import FaceEngine
     err(lambda: FaceEngine(cfg), E.LICENSE_FILE_NOT_EXIST)     # vendor key installed, not activated
     p = dev.activate_online(serial, vendor.url)

@@ -10,7 +10,6 @@ reach liveness at all: the photo on a phone (image_F2) fails the occlusion estim
 are outside the skin range) and the print (image_F1) is turned 30 degrees; with the default
 quality gate both are stopped there (prompt events, never open). The attack tests turn the
 occlusion estimate off and allow yaw 35 / roll 20 so that liveness is what refuses them."""
-import cv2
 import pytest
 
 from edge import sources as S
@@ -47,15 +46,14 @@ def test_rgb_liveness_still_opens_once_for_each_enrolled_person(gate):
 
 
 @pytest.mark.parametrize("attack", ["image_F1.jpg", "image_F2.jpg"])
-def test_an_attack_photo_gives_spoof_never_open(gate, tmp_path, attack):
+def test_an_attack_photo_gives_spoof_never_open(gate, attack):
     cfg, engine = gate
-    upright = tmp_path / "attack.png"
-    cv2.imwrite(str(upright), cv2.imread(str(SHARED / "spoof" / attack)))   # OpenCV applies EXIF orientation
-    engine.user_add(str(upright), "victim", "staff")           # the attacker shows an enrolled face
+    photo = SHARED / "spoof" / attack          # as published: EXIF orientation 6, turned upright on loading
+    engine.user_add(str(photo), "victim", "staff")             # the attacker shows an enrolled face
     cfg.quality.check_occlusion = False
     cfg.quality.max_yaw, cfg.quality.max_roll = 35.0, 20.0
     actors = gate_actors()
-    actors[1] = Actor(upright, 20, 110, (420, 250), (300, 240), face_px=160, name="attack", shape="whole")
+    actors[1] = Actor(photo, 20, 110, (420, 250), (300, 240), face_px=160, name="attack", shape="whole")
     cfg.liveness.mode = "none"
     assert ("decision", "victim", "open") in [(e["type"], e.get("user_id"), e.get("action"))
                                              for e in _play(cfg, engine, actors)]

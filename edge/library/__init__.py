@@ -58,7 +58,7 @@ class FaceRecord:
 
 
 def check_id(kind: str, value) -> str:
-    if not isinstance(value, str) or not ID_RE.match(value):
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):   # not match: "$" admits a final "\n"
         raise E.EdgeError(E.PARARM_ERROR, f"{kind} {value!r} is illegal: use 1-128 letters, digits or '_'",
                           http_code=222006 if kind == "group_id" else 222018)
     return value
@@ -69,6 +69,8 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 class FaceLibrary:
+    full_hint = "raise library.max_users"   # FaceEngine names the licence when the limit is the licence's
+
     def __init__(self, db_path: Path, model: str, dim: int, max_users: int = 30000,
                  max_faces_per_user: int = 20):
         self.db_path = Path(db_path)
@@ -185,7 +187,7 @@ class FaceLibrary:
             (n,) = db.execute("SELECT COUNT(*) FROM users").fetchone()
             if n >= self.max_users:
                 raise E.EdgeError(E.DB_OP_FAILED, f"the library is full ({self.max_users} users): delete users "
-                                  "or raise library.max_users", http_code=222300)
+                                  f"or {self.full_hint}", http_code=222300)
             db.execute("INSERT INTO users VALUES (?, ?, ?, ?)", (user_id, user_info or "", now, now))
         elif user_info is not None:
             db.execute("UPDATE users SET user_info=?, updated=? WHERE user_id=?", (user_info, now, user_id))
@@ -391,31 +393,51 @@ class FaceLibrary:
                         "model": model, "feature": base64.b64encode(blob).decode()})
         return out
 
-    def add_many(self, items: list[tuple[str, str, FaceRecord, str | None]]) -> list[str]:
-        """(user_id, group_id, record, user_info) rows in one transaction: all or none."""
+    def add_many(self, items: list[tuple]) -> list[str]:
+        """(user_id, group_id or [group_ids], record, user_info[, face_token]) rows in one
+        transaction: all or none. A row whose face_token is already this user's face is skipped
+        (importing one file twice adds nothing); its token held by another user refuses the batch.
+        Returns the tokens of the faces added."""
         now = time.time()
-        for user_id, group_id, _, info in items:
-            check_id("user_id", user_id), check_id("group_id", group_id), _check_info(info)
+        rows = []
+        for user_id, groups, rec, info, *token in items:
+            groups = [groups] if isinstance(groups, str) else list(groups)
+            check_id("user_id", user_id), _check_info(info)
+            if not groups:
+                raise E.EdgeError(E.PARARM_ERROR, f"user {user_id} needs at least one group", http_code=222006)
+            for g in groups:
+                check_id("group_id", g)
+            rows.append((user_id, groups, rec, info, token[0] if token else None))
         tokens = []
         with self._write() as (db, pending):
-            for user_id, group_id, rec, info in items:
-                self._ensure_member(db, user_id, group_id, info, now)
+            for user_id, groups, rec, info, want in rows:
+                if want is not None:
+                    owner = db.execute("SELECT user_id FROM faces WHERE face_token=?", (want,)).fetchone()
+                    if owner and owner[0] != user_id:
+                        raise E.EdgeError(E.RECORD_ALREADY_EXIST, f"face {want} already belongs to user {owner[0]}, "
+                                          f"not {user_id}: nothing was imported", http_code=223105)
+                for g in groups:
+                    self._ensure_member(db, user_id, g, info, now)
+                if want is not None and owner:
+                    continue
                 fid, token, unit = self._insert_face(db, user_id, rec, now)
+                if want is not None:
+                    # keep the exported token: it is what identifies this face on every device
+                    db.execute("UPDATE faces SET face_token=? WHERE face_id=?", (want, fid))
+                    token = want
                 pending.add(fid, unit)
                 tokens.append(token)
         return tokens
 
-    def import_templates(self, items: list[dict]) -> int:
-        """Add exported templates (same model only) to this library, all or none."""
-        self.add_many([(it["user_id"], (it.get("groups") or ["default"])[0],
-                        FaceRecord(np.frombuffer(base64.b64decode(it["feature"]), np.float32), it["model"]),
-                        it.get("user_info")) for it in items])
-        for it in items:
-            for g in (it.get("groups") or [])[1:]:
-                if not self.db.execute("SELECT 1 FROM groups WHERE group_id=?", (g,)).fetchone():
-                    self.group_add(g)
-                self.user_copy(it["user_id"], it["groups"][0], g)
-        return len(items)
+    def import_templates(self, items) -> int:
+        """Add exported templates (``edge export``'s ``faces``; same model only) to this library,
+        every group included, all or none. Every entry is validated first (``template_file``).
+        Returns how many faces were added (faces already present by face_token are not)."""
+        from ..template_file import entries
+
+        faces = entries({"faces": items} if isinstance(items, list) else items, self.dim, self.model)
+        return len(self.add_many([(f.user_id, f.groups, FaceRecord(f.vector, f.model), f.user_info, f.face_token)
+                                  for f in faces]))
 
     def faces_needing(self, model: str) -> list[tuple[int, bytes | None, str | None]]:
         return self.db.execute("SELECT face_id, crop, points FROM faces WHERE model<>?", (model,)).fetchall()

@@ -20,6 +20,7 @@ import os
 import sys
 from pathlib import Path
 
+from .. import cli_json as J
 from .. import errors as E
 from ..files import write_atomic
 from . import core
@@ -39,8 +40,8 @@ def _write(doc: dict, out: str | None):
     return doc
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="edge-license", description="edge vendor licensing tool")
+def build_parser() -> argparse.ArgumentParser:
+    p = J.ArgumentParser(prog="edge-license", description="edge vendor licensing tool")
     p.add_argument("--dir", default=os.environ.get("EDGE_LICENSE_DIR", "license-vendor"),
                    help="vendor key and database directory")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -48,11 +49,11 @@ def main(argv=None) -> int:
     sub.add_parser("keygen", help="create the Ed25519 signing key pair")
     s = sub.add_parser("serials", help="issue and list serial numbers").add_subparsers(dest="scmd", required=True)
     a = s.add_parser("add")
-    a.add_argument("-n", type=int, default=1)
+    a.add_argument("-n", type=J.int_in(1, 100_000), default=1)
     a.add_argument("--trial", action="store_true", help="test serial: valid 3 months from activation")
-    a.add_argument("--days", type=int, help="valid this many days from activation (default: permanent)")
-    a.add_argument("--devices", type=int, default=1, help="devices one serial may activate (default 1)")
-    a.add_argument("--max-users", type=int, help="library size the license allows")
+    a.add_argument("--days", type=J.int_in(1, 100 * 366), help="valid this many days from activation (default: permanent)")
+    a.add_argument("--devices", type=J.int_in(1, 10_000_000), default=1, help="devices one serial may activate (default 1)")
+    a.add_argument("--max-users", type=J.int_in(1, 10_000_000), help="library size the license allows")
     a.add_argument("--liveness", help="comma list of liveness modes allowed (default: all)")
     a.add_argument("--modes", help="comma list of gate,attendance,verify (default: all)")
     a.add_argument("--note", default="")
@@ -70,19 +71,19 @@ def main(argv=None) -> int:
     b.add_argument("--trial", action="store_true")
     v = sub.add_parser("serve", help="the online activation server")
     v.add_argument("--host", default="127.0.0.1")
-    v.add_argument("--port", type=int, default=8731)
-    args = p.parse_args(argv)
+    v.add_argument("--port", type=J.int_in(0, 65535), default=8731)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return J.run(argv, lambda: build_parser().parse_args(argv), _execute, indent=1)
+
+
+def _execute(args):
     logging.basicConfig(level=logging.INFO if args.verbose or args.cmd == "serve" else logging.WARNING,
                         format='{"level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
-    try:
-        out = _run(args)
-        code = 0
-    except E.EdgeError as e:
-        out, code = e.to_dict(), 1
-    except KeyboardInterrupt:
-        return 130
-    print(json.dumps(out, ensure_ascii=False, indent=1))
-    return code
+    return _run(args)
 
 
 def _run(args):
@@ -118,7 +119,11 @@ def _run(args):
         if args.cmd == "serve":
             from .server import make_server
 
-            srv = make_server(vendor, args.host, args.port)
+            try:
+                srv = make_server(vendor, args.host, args.port)
+            except OSError as e:   # port in use, address not on this machine, no permission
+                raise E.EdgeError(E.NETWORK_ERROR, f"cannot listen on {args.host}:{args.port}: {e.strerror or e} "
+                                  "(choose another --port, or stop what is using it)") from None
             sys.stderr.write(f"edge-license: serving on http://{args.host}:{srv.server_address[1]}\n")
             try:
                 srv.serve_forever()

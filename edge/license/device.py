@@ -112,15 +112,24 @@ class Licensing:
         return {"revoked_serials": len(p["serials"])}
 
     def install(self, doc: dict) -> dict:
-        """Verify a license for this device and store it with a fresh clock state (so importing
-        again, or re-activating, is also how a device whose clock was wrong recovers)."""
+        """Verify a license for this device and store it. The clock record never moves back:
+        importing the same license again (or an older one) keeps the latest time seen. Only a
+        license newly issued by the vendor, whose signed issue time is later than that of the
+        license the record was started with, starts a new record (at its issue time or now):
+        that is how a device whose clock was once set far ahead recovers (activate again
+        online, or import a license the vendor signed anew)."""
         p = self._verify(doc)
         now = self.clock()
         if now < p["issued"] - core.CLOCK_SKEW:
             raise E.EdgeError(E.NOT_AUTHORIZED, f"the device clock ({_when(now)}) is behind the license's issue "
                               f"time ({_when(p['issued'])}): set the date and time and import it again")
+        rec = self._record(doc)
+        if rec is not None and p["issued"] <= rec["issued"]:
+            last_seen, issued = max(now, rec["last_seen"]), rec["issued"]
+        else:
+            last_seen, issued = max(now, p["issued"]), p["issued"]
         write_atomic(self.license_path, json.dumps(doc, indent=1).encode())
-        self._save_state(doc, now)
+        self._save_state(doc, last_seen, issued)
         return self.check()
 
     # ---- the check ------------------------------------------------------------------------
@@ -144,27 +153,38 @@ class Licensing:
         return core.verify(self.key, core.read_json(path, "revocation list"), "revocations")
 
     def _state_key(self, doc: dict) -> bytes:
+        # per serial and device (not per signature), so a re-issued license of the same serial
+        # finds the record its predecessor left
         fp = json.dumps(doc["payload"].get("fingerprint"), sort_keys=True)
-        return hashlib.sha256(b"edge-license-state\0" + doc["signature"].encode() + fp.encode()).digest()
+        vendor = core.key_id(core.public_raw(self.key))
+        return hashlib.sha256(b"edge-license-state-v2\0" + vendor.encode() + b"\0"
+                              + str(doc["payload"]["serial"]).encode() + b"\0" + fp.encode()).digest()
 
-    def _save_state(self, doc: dict, last_seen: float) -> None:
-        body = {"serial": doc["payload"]["serial"], "last_seen": last_seen}
+    def _save_state(self, doc: dict, last_seen: float, issued: float) -> None:
+        body = {"serial": doc["payload"]["serial"], "last_seen": last_seen, "issued": issued}
         mac = hmac.new(self._state_key(doc), core.canonical(body), hashlib.sha256).hexdigest()
         write_atomic(self.dir / "state.json", json.dumps(body | {"mac": mac}).encode())
 
-    def _load_state(self, doc: dict) -> float:
-        path = self.dir / "state.json"
+    def _record(self, doc: dict) -> dict | None:
+        """The clock record of this license's serial ({last_seen, issued}), or None when it is
+        missing, altered or another serial's."""
         try:
-            st = json.loads(path.read_text())
-            body = {"serial": st["serial"], "last_seen": float(st["last_seen"])}
-            good = hmac.compare_digest(st["mac"], hmac.new(self._state_key(doc), core.canonical(body),
-                                                           hashlib.sha256).hexdigest())
+            st = json.loads((self.dir / "state.json").read_text())
+            body = {"serial": st["serial"], "last_seen": float(st["last_seen"]), "issued": float(st["issued"])}
+            good = hmac.compare_digest(str(st["mac"]), hmac.new(self._state_key(doc), core.canonical(body),
+                                                                hashlib.sha256).hexdigest())
         except (OSError, ValueError, KeyError, TypeError):
-            good = False
+            return None
         if not good or body["serial"] != doc["payload"]["serial"]:
+            return None
+        return body
+
+    def _load_state(self, doc: dict) -> dict:
+        rec = self._record(doc)
+        if rec is None:
             raise E.EdgeError(E.NOT_AUTHORIZED, "the license's clock record is missing or was altered: activate "
                               "again with the same serial (online, or import the license file again)")
-        return body["last_seen"]
+        return rec
 
     def check(self, feature: str | None = None, value=None) -> dict:
         """The license's payload if this device may run (and use ``feature`` = ``value``);
@@ -176,18 +196,20 @@ class Licensing:
         doc = core.read_json(self.license_path, "license file")
         p = self._verify(doc)
         now = self.clock()
-        last_seen = self._load_state(doc)
+        rec = self._load_state(doc)
+        last_seen = rec["last_seen"]
         tol = float(p.get("clock_tolerance", 0))
         if now < last_seen - tol:
             raise E.EdgeError(E.NOT_AUTHORIZED, f"the clock reads {_when(now)}, before this license was last seen "
                               f"running ({_when(last_seen)}): the clock was set back. Set the correct date and time.")
+        # recorded before the expiry check: an expiry once seen stays seen, whatever the clock says later
+        if now > last_seen + 60 or (p.get("expires") and now > p["expires"] >= last_seen):
+            self._save_state(doc, max(now, last_seen), rec["issued"])
         effective = max(now, last_seen)
         if p.get("expires") and effective > p["expires"]:
             what = "trial serial (3 months from activation)" if p.get("trial") else "license"
             raise E.EdgeError(E.LICENSE_KEY_EXPIRE, f"the {what} {p['serial']} expired on {_when(p['expires'])}: "
                               "ask the vendor for a formal serial or an extension")
-        if now > last_seen + 60:
-            self._save_state(doc, now)
         if feature is not None:
             allowed = p.get("features", {}).get(feature)
             if allowed is not None and (value not in allowed if isinstance(allowed, list) else value > allowed):

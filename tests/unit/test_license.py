@@ -64,15 +64,15 @@ def test_serial_numbers_have_a_check_character():
 
 
 # ---- activation flows ----------------------------------------------------------------------
-def test_offline_activation_through_both_command_lines(tmp_path, vendor, capsys):
+def test_offline_activation_through_both_command_lines(tmp_path, vendor, capsys, monkeypatch):
+    import edge.license as L
     from edge.cli import main as edge
     from edge.license.cli import main as edge_license
 
     serial = vendor.add_serials(1)[0]
     dev = device(tmp_path, vendor, "rk3399")
-    conf = tmp_path / "dev.toml"
-    conf.write_text(f'[license]\nroot = "{dev.root}"\n')
-    base = ["--json", "--config", str(conf), "--home", str(dev.dir.parent), "license"]
+    monkeypatch.setattr(L, "FINGERPRINT_ROOT", str(dev.root))     # the Python API, never the config
+    base = ["--json", "--home", str(dev.dir.parent), "license"]
     req = tmp_path / "req.json"
     assert edge(base + ["request", serial, "-o", str(req)]) == 0
     capsys.readouterr()
@@ -86,8 +86,8 @@ def test_offline_activation_through_both_command_lines(tmp_path, vendor, capsys)
     assert st["activated"] and st["serial"] == serial
     # the same file on another board is refused, with the seed's code on stdout
     other = device(tmp_path, vendor, "pc", home="pc")
-    conf.write_text(f'[license]\nroot = "{other.root}"\n')
-    assert edge(["--json", "--config", str(conf), "--home", str(other.dir.parent), "license", "import", str(lic)]) == 1
+    monkeypatch.setattr(L, "FINGERPRINT_ROOT", str(other.root))
+    assert edge(["--json", "--home", str(other.dir.parent), "license", "import", str(lic)]) == 1
     assert json.loads(capsys.readouterr().out)["errno"] == E.LICENSE_ALREADY_USED
 
 
@@ -262,9 +262,13 @@ def test_vendor_and_device_commands_as_processes(tmp_path):
         (home / "license").mkdir(parents=True)
         shutil.copy(vdir / "vendor.pub", home / "license" / "vendor.pub")
         conf = tmp_path / "d.toml"
-        conf.write_text(f'[license]\nroot = "{DEVICES / "rpi4"}"\nserver = "http://127.0.0.1:{port}"\n')
+        conf.write_text(f'[license]\nserver = "http://127.0.0.1:{port}"\n')
         env = dict(os.environ, EDGE_HOME=str(home))
-        edge = lambda *a: run("edge.cli", "--json", "--config", str(conf), "license", *a, env=env)
+        # the recorded device tree is injected through the Python API (no config key can move it)
+        edge = lambda *a: subprocess.run(
+            [sys.executable, "-c", "import sys, edge.license as L; from edge.cli import main; "
+             f"L.FINGERPRINT_ROOT = {str(DEVICES / 'rpi4')!r}; sys.exit(main(sys.argv[1:]))",
+             "--json", "--config", str(conf), "license", *a], capture_output=True, text=True, timeout=60, env=env)
         assert json.loads(edge("status").stdout)["errno"] == E.LICENSE_FILE_NOT_EXIST
         r = edge("activate", serials[0])
         assert r.returncode == 0, r.stdout + r.stderr

@@ -506,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--per-sample", action="store_true", help="liveness: list every sample's score and verdicts")
     x.add_argument("--window", type=J.int_in(1, 20),
                    help="liveness: judged frames a decision averages (default: liveness.frames)")
+    x.add_argument("--plot", help="liveness: write a PNG of the scores (bona fide vs attacks) and the levels")
     x.set_defaults(fn=cmd_eval)
     x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
     x.add_argument("what", choices=["recognition", "pipeline", "soak", "liveness"])

@@ -197,8 +197,7 @@ def run(cfg: Config, args) -> dict:
             row[level] = None if v is None else v["passed"]
             if level == "NONE":
                 row.update(faces=j["faces"], frames=j["frames"], score=v["score"] if v else None,
-                           frame_scores=j["frame_scores"])
-                row["single"] = j["frame_scores"]
+                           single=j["frame_scores"])
         rows.append(row)
         prog.step(rel)
     prog.done()
@@ -208,19 +207,55 @@ def run(cfg: Config, args) -> dict:
     for level in LIVENESS_LEVELS:
         thr = {p: t for p, t in stages[level].thresholds.items()}
         out["levels"][level] = {"thresholds": thr, **_rates(rows, level)}
-        # every judged frame on its own: what the multi-frame decision is compared with
+        # every judged frame on its own (each frame of a sequence counts once): what the
+        # multi-frame decision is compared with
         flat = [{"sample": f"{r['sample']}#{i}", "label": r["label"],
                  level: all(fs[p] >= t for p, t in thr.items() if p in fs)}
                 for r in rows for i, fs in enumerate(r.get("single") or [])]
         out["levels"][level]["single_frame"] = {k: v for k, v in _rates(flat, level).items()
                                                 if not isinstance(v, list)}
-    out["per_sample"] = [{k: v for k, v in r.items() if k not in ("frame_scores", "single")} for r in rows] \
-        if getattr(args, "json", False) or getattr(args, "per_sample", False) else None
-    if out["per_sample"] is None:
-        del out["per_sample"]
+    if getattr(args, "per_sample", False):
+        out["per_sample"] = [{k: v for k, v in r.items() if k != "single"} for r in rows]
+    if getattr(args, "plot", None):
+        out["plot"] = plot(rows, {lv: stages[lv].thresholds for lv in LIVENESS_LEVELS}, Path(args.plot))
     out["note"] = ("real/public and real/lfw are news and press photos, not captures of a door camera; "
                    "spoof/screen samples are synthetic screen replays (see manifest.json), not real screens or prints")
     return out
+
+
+def plot(rows: list[dict], thresholds: dict, path: Path) -> str:
+    """A PNG: each sample's score (the weakest check's mean at its decision) as a histogram,
+    bona fide above the axis in green, attacks below in red, the levels' thresholds as lines."""
+    import cv2
+
+    W, H, pad = 820, 420, 40
+    img = np.full((H, W, 3), 255, np.uint8)
+    bins = 50
+    mid = H // 2
+    for label, colour, sign in (("real", (60, 160, 60), -1), ("spoof", (50, 50, 210), 1)):
+        sc = [r["score"] for r in rows if r["label"] == label and r.get("score") is not None]
+        counts = np.histogram(sc, bins=bins, range=(0, 1))[0] if sc else np.zeros(bins, int)
+        scale = (mid - pad) / max(1, counts.max())
+        for i, c in enumerate(counts):
+            x0 = pad + int(i * (W - 2 * pad) / bins)
+            x1 = pad + int((i + 1) * (W - 2 * pad) / bins) - 1
+            cv2.rectangle(img, (x0, mid), (x1, mid + sign * int(c * scale)), colour, -1)
+        cv2.putText(img, f"{'bona fide' if label == 'real' else 'attacks'} ({len(sc)})",
+                    (pad, mid + sign * (mid - 15)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+    cv2.line(img, (pad, mid), (W - pad, mid), (0, 0, 0), 1)
+    for level, thr in thresholds.items():
+        if level == "NONE" or not thr:
+            continue
+        x = pad + int(min(thr.values()) * (W - 2 * pad))
+        cv2.line(img, (x, pad // 2), (x, H - pad // 2), (120, 120, 120), 1)
+        cv2.putText(img, level, (x + 3, pad // 2 + 10), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (90, 90, 90), 1, cv2.LINE_AA)
+    for v in (0.0, 0.5, 1.0):
+        cv2.putText(img, f"{v:g}", (pad + int(v * (W - 2 * pad)) - 8, H - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), img):
+        raise E.EdgeError(E.SYSTEM_ERROR, f"cannot write the plot to {path}: use a .png path in a writable folder")
+    return str(path)
 
 
 class _Fixed:

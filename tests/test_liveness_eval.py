@@ -5,6 +5,8 @@ and ACER per level with counts. The full set and its figures come from the comma
 import json
 import shutil
 
+import cv2
+
 from tests.conftest import SHARED
 
 
@@ -22,8 +24,9 @@ def test_published_samples_at_normal(tmp_path, antispoof_models, capsys, monkeyp
     shutil.copyfile(SHARED / "spoof" / "image_T1.jpg", tmp_path / "real" / "image_T1.jpg")
     for f in ("image_F1.jpg", "image_F2.jpg"):
         shutil.copyfile(SHARED / "spoof" / f, tmp_path / "spoof" / f)
-    code, out = _eval([str(tmp_path), "--per-sample"], capsys)
+    code, out = _eval([str(tmp_path / ""), "--per-sample", "--plot", str(tmp_path / "plot.png")], capsys)
     assert code == 0, out
+    assert cv2.imread(out["plot"]).shape == (420, 820, 3)
     verdicts = {r["sample"]: r["NORMAL"] for r in out["per_sample"]}
     assert verdicts == {"real/image_T1.jpg": True, "spoof/image_F1.jpg": False, "spoof/image_F2.jpg": False}
     normal = out["levels"]["NORMAL"]

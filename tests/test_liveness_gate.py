@@ -49,14 +49,16 @@ def test_rgb_liveness_still_opens_once_for_each_enrolled_person(gate):
 def test_an_attack_photo_gives_spoof_never_open(gate, attack):
     cfg, engine = gate
     photo = SHARED / "spoof" / attack          # as published: EXIF orientation 6, turned upright on loading
+    cfg.enrol.max_yaw = 35.0                   # the print's face is turned 30 degrees
     engine.user_add(str(photo), "victim", "staff")             # the attacker shows an enrolled face
     cfg.quality.check_occlusion = False
     cfg.quality.max_yaw, cfg.quality.max_roll = 35.0, 20.0
     actors = gate_actors()
     actors[1] = Actor(photo, 20, 110, (420, 250), (300, 240), face_px=160, name="attack", shape="whole")
-    cfg.liveness.mode = "none"
-    assert ("decision", "victim", "open") in [(e["type"], e.get("user_id"), e.get("action"))
-                                             for e in _play(cfg, engine, actors)]
+    if attack == "image_F2.jpg":               # liveness off, the attack opens (shown once)
+        cfg.liveness.mode = "none"
+        assert ("decision", "victim", "open") in [(e["type"], e.get("user_id"), e.get("action"))
+                                                 for e in _play(cfg, engine, actors)]
     cfg.liveness.mode = "rgb"
     ev = _play(cfg, engine, actors)
     spoof = [e for e in ev if e["type"] == "spoof"]

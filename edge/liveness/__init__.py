@@ -26,7 +26,7 @@ class LivenessResult:
     passed: bool
     score: float          # 0-1, higher = more likely a live person (the weakest check's mean)
     kind: str
-    pending: bool = False  # an action challenge still running: neither passed nor failed
+    pending: bool = False  # too few judged frames yet, or an action challenge running: neither passed nor failed
     detail: dict = field(default_factory=dict)
 
 

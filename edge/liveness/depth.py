@@ -31,14 +31,11 @@ import numpy as np
 
 from .. import errors as E
 from ..detect import Detection
+from .levels import ramp
 
 RELIEF_NONE, RELIEF_FULL = 1.5, 4.0       # mm
 SHAPE_NONE, SHAPE_FULL = 0.3, 0.7
 COVER_NONE, COVER_FULL = 0.4, 0.7
-
-
-def _ramp(v, lo, hi) -> float:
-    return float(np.clip((v - lo) / (hi - lo), 0.0, 1.0))
 
 
 def load_depth(path: str | os.PathLike) -> np.ndarray:
@@ -100,8 +97,8 @@ class DepthLiveness:
             return 0.0, {"coverage": round(cover, 3), "reason": "the face is not measured (holes or out of range)"}
         # FaceMesh's z grows away from the camera, as depth does
         fig = relief(d[valid], pts[valid, 2], pts[valid, :2])
-        sub = {"relief": _ramp(fig["relief_mm"], RELIEF_NONE, RELIEF_FULL),
-               "shape": _ramp(fig["shape"], SHAPE_NONE, SHAPE_FULL), "coverage": _ramp(cover, COVER_NONE, COVER_FULL)}
+        sub = {"relief": ramp(fig["relief_mm"], RELIEF_NONE, RELIEF_FULL),
+               "shape": ramp(fig["shape"], SHAPE_NONE, SHAPE_FULL), "coverage": ramp(cover, COVER_NONE, COVER_FULL)}
         return min(sub.values()), {**{k: round(v, 3) for k, v in sub.items()},
                                    "relief_mm": round(fig["relief_mm"], 2), "shape_corr": round(fig["shape"], 3),
                                    "valid_points": int(valid.sum())}

@@ -29,3 +29,8 @@ def threshold(cfg, part: str) -> float:
     """The threshold of check ``part`` under ``cfg`` (a LivenessConfig): its override, else the level's."""
     override = {"rgb": cfg.threshold, "nir": cfg.nir_threshold, "depth": cfg.depth_threshold}.get(part, -1.0)
     return override if override >= 0 else THRESHOLDS[part][cfg.level]
+
+
+def ramp(value: float, none: float, full: float) -> float:
+    """A heuristic's sub-score: 0 at or below ``none``, 1 at or above ``full``, linear between."""
+    return float(min(1.0, max(0.0, (value - none) / (full - none))))

@@ -32,14 +32,11 @@ import cv2
 import numpy as np
 
 from ..track import iou
+from .levels import ramp
 
 IOU_NONE, IOU_FULL = 0.2, 0.6
 BRIGHT_NONE, BRIGHT_FULL = 20.0, 60.0
 TEXTURE_NONE, TEXTURE_FULL = 0.04, 0.12
-
-
-def _ramp(v, lo, hi) -> float:
-    return float(np.clip((v - lo) / (hi - lo), 0.0, 1.0))
 
 
 def to_grey(img: np.ndarray) -> np.ndarray:
@@ -85,7 +82,7 @@ class NirLiveness:
             return 0.0, {"found": 0.0, "iou": round(overlap, 3), "reason": "no face in the NIR frame where the "
                          "calibration puts it"}
         fig = appearance(grey, best.box)
-        sub = {"found": _ramp(overlap, IOU_NONE, IOU_FULL), "bright": _ramp(fig["mean"], BRIGHT_NONE, BRIGHT_FULL),
-               "texture": _ramp(fig["contrast"], TEXTURE_NONE, TEXTURE_FULL)}
+        sub = {"found": ramp(overlap, IOU_NONE, IOU_FULL), "bright": ramp(fig["mean"], BRIGHT_NONE, BRIGHT_FULL),
+               "texture": ramp(fig["contrast"], TEXTURE_NONE, TEXTURE_FULL)}
         return min(sub.values()), {**{k: round(v, 3) for k, v in sub.items()}, "iou": round(overlap, 3),
                                    **{f"nir_{k}": round(v, 3) for k, v in fig.items()}}

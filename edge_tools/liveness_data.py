@@ -7,6 +7,13 @@ a real NIR or depth camera.
   holding up a phone or tablet), perspective-tilted, then "re-photographed": resampled to
   640x480 (the sub-pixel grid aliases into moiré), lens blur, sensor noise, JPEG.
 - ``still_frames``: camera frames of a still scene: +-1 px shake, +-3 % brightness, sensor noise.
+- ``walk_sequences``: frames of a person walking (a head cut-out) or of an attack photo held up
+  (the whole picture) over the test scenes' backdrop.
+- ``nir_live`` / ``nir_screen`` / ``shift``: synthetic NIR of a live face (the red channel), of a
+  screen replay (dark and flat), and the second camera's offset view.
+- ``depth_of_face`` / ``depth_of_sheet`` / ``holes``: depth rendered from FaceMesh points, of a
+  photo held flat, bent or curved, and structured-light dropouts.
+- ``close_eyes`` / ``open_mouth``: landmark-moving edits of a real photo for action liveness.
 """
 from __future__ import annotations
 

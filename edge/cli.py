@@ -347,9 +347,10 @@ def cmd_calibrate_nir(args):
         raise E.EdgeError(E.PARARM_ERROR, "no NIR camera: set camera.second_kind/second_uri in the config, or give "
                           "--rgb and --nir (camera index, URL, video file or folder of frames)")
     src = S.Paired(rgb, nir, cam.max_skew)
+    S.preflight(src)
     frames, end = [], time.monotonic() + args.seconds
-    src.open()
     try:
+        src.open()
         while len(frames) < args.frames and time.monotonic() < end:
             try:
                 f = src.read()
@@ -357,6 +358,8 @@ def cmd_calibrate_nir(args):
                 break
             if f is not None:
                 frames.append((S.orient(f.image, cam.rotate, cam.mirror), S.orient(f.paired, cam.rotate, cam.mirror)))
+    except S.SourceError as e:
+        raise E.EdgeError(E.CAMERA_ERROR, f"a camera failed during calibration: {e}") from None
     finally:
         src.close()
     return calibrate(FaceAnalyzer(cfg), frames)

@@ -411,6 +411,7 @@ BAD_ARGUMENT = {
     "license request": (["not-a-serial"], E.LICENSE_FILE_NOT_EXIST),
     "license import": ([MISSING + ".json"], E.LICENSE_FILE_NOT_EXIST),
     "demo": (["--source", MISSING], E.FILE_NOT_EXIST),
+    "calibrate nir": (["--rgb", MISSING, "--nir", MISSING], E.FILE_NOT_EXIST),
 }
 
 

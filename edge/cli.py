@@ -30,6 +30,17 @@ def cmd_models_build(args):
             "models": [{k: c[k] for k in ("id", "kind", "version", "sha256", "source", "licence")} for c in cards]}
 
 
+def cmd_models_quantize(args):
+    from .models.quantize import quantize
+
+    if args.images and not Path(args.images).is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"--images {args.images}: no such folder of calibration photos")
+    cfg = _cfg(args)
+    qcards = quantize(cfg, Path(args.images) if args.images else None, args.force, progress=not args.quiet)
+    return {"models_dir": str(cfg.models_path), "select_with": 'precision = "int8"',
+            "models": [{k: c.get(k) for k in ("id", "sha256", "quantized")} for c in qcards]}
+
+
 def cmd_models_list(args):
     from .models import cards
 
@@ -247,7 +258,7 @@ def cmd_bench(args):
 def cmd_run(args):
     import signal
 
-    from .runner import Runner, camera_source
+    from .runner import Runner, camera_source, run_supervised
 
     cfg = _cfg(args)
     if args.gpio_mock:
@@ -257,7 +268,7 @@ def cmd_run(args):
     signal.signal(signal.SIGTERM, runner.stop)
     signal.signal(signal.SIGINT, runner.stop)
     try:
-        return runner.run(args.seconds)
+        return run_supervised(runner, args.seconds)
     finally:
         eng.close()
 
@@ -365,12 +376,65 @@ def cmd_calibrate_nir(args):
     return calibrate(FaceAnalyzer(cfg), frames)
 
 
+def cmd_serve(args):
+    from .api.server import serve
+
+    return serve(_cfg(args), args.host, args.port, True if args.camera else None, args.source)
+
+
+def cmd_admin(args):
+    import getpass
+
+    from .api.auth import AdminAccount, check_user
+
+    check_user(args.user)           # before asking for a password
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("new admin password: ")
+        if getpass.getpass("again: ") != password:
+            raise E.EdgeError(E.PARARM_ERROR, "the two passwords differ")
+    cfg = _cfg(args)
+    AdminAccount(cfg.home).set_password(password, args.user)
+    return {"admin": args.user, "stored": str(AdminAccount(cfg.home).path), "hash": "scrypt"}
+
+
+def cmd_api_key(args):
+    from .api.auth import KeyStore
+
+    keys = KeyStore(_cfg(args).home)
+    if args.kcmd == "add":
+        ak, sk = keys.add(args.name or "", args.qps, args.daily_limit)
+        return {"api_key": ak, "secret_key": sk,
+                "note": "the secret is shown once and stored hashed: keep it now"}
+    if args.kcmd == "delete":
+        keys.delete(args.api_key)
+        return {"deleted": args.api_key}
+    return {"keys": [{"api_key": k.api_key, "name": k.name, "qps": k.qps, "daily_limit": k.daily_limit}
+                     for k in keys.all()]}
+
+
 def cmd_demo(args):
     from edge_tools import demo
 
     if args.source and not Path(args.source).is_dir():
         raise E.EdgeError(E.FILE_NOT_EXIST, f"--source {args.source} is not a folder of photos")
     return demo.run(_cfg(args), args.source)
+
+
+def cmd_doctor(args):
+    """Device checks as JSON on stdout and a readable table on stderr; exit 1 when one fails."""
+    from . import doctor
+
+    if args.root and not Path(args.root).is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"--root {args.root}: no such directory (a recorded device tree)")
+    report = doctor.run_checks(_cfg(args), root=args.root,
+                               read_frame=None if args.no_camera else doctor.read_one_frame)
+    if not args.no_table:
+        print(doctor.table(report), file=sys.stderr)
+    if not report["ok"]:
+        raise E.EdgeError(E.SYSTEM_ERROR, f"device checks failed: {', '.join(report['failed'])}", **report)
+    return report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,6 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
     b.add_argument("--models-dir", help="output directory (default: $EDGE_HOME/models)")
     b.set_defaults(fn=cmd_models_build)
+    q = m.add_parser("quantize", help="int8 variants of the detector, FaceMesh and the embedder (precision = \"int8\")")
+    q.add_argument("--images", help="calibration photos (default: ../shared/faces/public if present, else the demo photos)")
+    q.add_argument("--force", action="store_true", help="quantise again even when up to date")
+    q.add_argument("--quiet", action="store_true")
+    q.add_argument("--models-dir")
+    q.set_defaults(fn=cmd_models_quantize)
     lst = m.add_parser("list", help="list model cards and check their files")
     lst.add_argument("--models-dir")
     lst.set_defaults(fn=cmd_models_list)
@@ -512,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--plot", help="liveness: write a PNG of the scores (bona fide vs attacks) and the levels")
     x.set_defaults(fn=cmd_eval)
     x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
-    x.add_argument("what", choices=["recognition", "pipeline", "soak", "liveness"])
+    x.add_argument("what", choices=["recognition", "pipeline", "soak", "api", "liveness"])
     x.add_argument("--images", help="folder of face images (default: ../shared/faces/public if present, "
                                     "else the demo photos)")
     x.add_argument("--repeat", type=J.int_in(1, 1000), default=3)
@@ -520,6 +590,16 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--minutes", type=J.float_in(0.01, 10_000.0), default=10.0, help="soak: how long")
     x.add_argument("--max-growth", type=J.float_in(0.0, 1000.0), default=5.0,
                    help="soak: resident memory growth limit (%%)")
+    x.add_argument("--int8", action="store_true", help="recognition: the int8 models against the float ones, per "
+                   "stage, and lfw-dev rank-1 / false-accept rate of both")
+    x.add_argument("--threads", type=J.int_in(1, 64), default=1,
+                   help="pipeline: onnxruntime and OpenCV threads (default 1)")
+    x.add_argument("--users", type=J.int_in(0, 10_000_000), default=0, help="pipeline: also start `edge run` on a "
+                   "library of this many users (e.g. 30000): cold start to first decision and resident memory; "
+                   "api: enrolled users, real + random distractors (0 = 30000)")
+    x.add_argument("--requests", type=J.int_in(3, 1_000_000), default=120,
+                   help="api: search requests per path and client count")
+    x.add_argument("--lfw", help="recognition --int8: lfw-style folder of identities (default: ../shared/faces/lfw-dev)")
     x.set_defaults(fn=cmd_bench)
     x = sub.add_parser("run", help="run the camera loop (gate, attendance or 1:1 verify, per the config)")
     x.add_argument("--source", help="camera index, RTSP/HTTP URL, video file, image folder or 'picamera2' "
@@ -554,6 +634,34 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--frames", type=J.int_in(1, 100000), default=50, help="paired frames to use (default 50)")
     a.add_argument("--seconds", type=J.float_in(0.1, 86400.0), default=30.0, help="give up reading after this long")
     a.set_defaults(fn=cmd_calibrate_nir)
+    x = sub.add_parser("serve", help="the v3-compatible HTTP API and the admin page (and the camera loop)")
+    x.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
+    x.add_argument("--port", type=J.int_in(1, 65535), help="port (default: serve.port, 8300)")
+    x.add_argument("--camera", action="store_true", help="also run the configured camera loop (serve.camera)")
+    x.add_argument("--source", help="camera source for the loop, as `edge run --source`")
+    x.set_defaults(fn=cmd_serve)
+    x = sub.add_parser("admin", help="the admin page's account").add_subparsers(dest="acmd", required=True)
+    a = x.add_parser("set-password", help="set the admin account's password (scrypt-hashed)")
+    a.add_argument("--user", default="admin")
+    a.add_argument("--password-stdin", action="store_true", help="read the password from stdin (installers)")
+    a.set_defaults(fn=cmd_admin)
+    x = sub.add_parser("api", help="API keys of the HTTP API").add_subparsers(dest="apicmd", required=True)
+    k = x.add_parser("key", help="add, list or delete API key/secret pairs").add_subparsers(dest="kcmd", required=True)
+    a = k.add_parser("add", help="a new key pair; the secret is printed once and stored hashed")
+    a.add_argument("--name")
+    a.add_argument("--qps", type=J.float_in(0.1, 100000.0), help="this key's QPS limit (default: serve.qps)")
+    a.add_argument("--daily-limit", type=J.int_in(0, 10**9),
+                   help="this key's requests per day (default: serve.daily_limit)")
+    a.set_defaults(fn=cmd_api_key)
+    k.add_parser("list", help="the configured keys (never their secrets)").set_defaults(fn=cmd_api_key)
+    a = k.add_parser("delete", help="delete a key; its access tokens stop working at once")
+    a.add_argument("api_key")
+    a.set_defaults(fn=cmd_api_key)
+    x = sub.add_parser("doctor", help="check cameras, models, licence, disk, clock, CPU and cooling; say what to fix")
+    x.add_argument("--no-camera", action="store_true", help="list cameras but do not open one (the service holds it)")
+    x.add_argument("--no-table", action="store_true", help="JSON only (no table on stderr)")
+    x.add_argument("--root", help="read /proc, /sys, /etc and /run under this directory (recorded device trees)")
+    x.set_defaults(fn=cmd_doctor)
     x = sub.add_parser("demo", help="enrol and recognise the people in the demo photos (no camera)")
     x.add_argument("--source", help="folder of photos (default: face_recognition's MIT test photos, from PyPI)")
     x.set_defaults(fn=cmd_demo)

@@ -409,6 +409,37 @@ class LicenseConfig:
 
 
 @dataclass
+class ServeConfig:
+    """`edge serve`: the v3-compatible HTTP API and the admin page (README "Device service")."""
+    # loopback by default: a terminal is opened to the LAN on purpose (host = "0.0.0.0"), and
+    # then preferably with TLS (tls_cert / tls_key)
+    host: str = "127.0.0.1"
+    port: int = 8300                 # the private deployment's face service port (seed: HTTP 8300)
+    camera: bool = False             # also run the configured camera loop in the same process
+    token_ttl: int = 2592000         # seed: access_token lifetime 30 days = 2592000 s
+    qps: float = 20.0                # per API key; seed: private deployment basic edition <= 20 QPS
+    daily_limit: int = 0             # requests per API key per day (error 17); 0 = no limit
+    max_body_mb: float = 10.0        # seed: total request data < 10 MB
+    face_tokens: int = 500           # detect/search face_tokens kept in memory (seed: valid 60 min)
+    session_hours: float = 12.0      # admin page session lifetime
+    tls_cert: str = ""               # PEM files; both set = HTTPS (and Secure cookies)
+    tls_key: str = ""
+
+    def validate(self):
+        _range("serve.port", self.port, 1, 65535)
+        _range("serve.token_ttl", self.token_ttl, 60, 10 * 365 * 86400)
+        _range("serve.qps", self.qps, 0.1, 100000.0)
+        _range("serve.daily_limit", self.daily_limit, 0, 10**9)
+        _range("serve.max_body_mb", self.max_body_mb, 0.1, 100.0)
+        _range("serve.face_tokens", self.face_tokens, 0, 100000)
+        _range("serve.session_hours", self.session_hours, 0.01, 24 * 30)
+        if not isinstance(self.host, str) or not self.host:
+            raise _bad("serve.host must be a host name or address")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise _bad("serve.tls_cert and serve.tls_key go together")
+
+
+@dataclass
 class Config:
     home: Path = field(default_factory=edge_home)
     # EDGE_MODELS_DIR lets several homes (tests, instances) share one built model pack
@@ -418,6 +449,9 @@ class Config:
     # onnxruntime execution providers, in order of preference: an NPU's provider (e.g.
     # "RknpuExecutionProvider" with onnxruntime's Rockchip build) first, CPU last
     providers: list = field(default_factory=lambda: ["CPUExecutionProvider"])
+    # "int8": run the `<id>_int8` variants of the detector, FaceMesh and the embedder made by
+    # `edge models quantize` (README "int8 models": speed and accuracy measured against float)
+    precision: str = "float"
     detect: DetectConfig = field(default_factory=DetectConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
@@ -431,6 +465,7 @@ class Config:
     dynamic_library: DynamicLibraryConfig = field(default_factory=DynamicLibraryConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     license: LicenseConfig = field(default_factory=LicenseConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     enrol: EnrolConfig = field(default_factory=EnrolConfig)
 
     @property
@@ -447,9 +482,10 @@ class Config:
         if not self.providers or not all(isinstance(p, str) and p.endswith("ExecutionProvider") for p in self.providers):
             raise _bad(f"providers = {self.providers!r}: a non-empty list of onnxruntime provider names "
                        "such as \"CPUExecutionProvider\"")
+        _choice("precision", self.precision, ("float", "int8"))
         for sect in (self.detect, self.embed, self.recognition, self.library, self.camera, self.track,
                      self.decision, self.liveness, self.attendance, self.dynamic_library, self.outputs,
-                     self.enrol):
+                     self.serve, self.enrol):
             sect.validate()
         self.quality.validate(_bad)
         return self

@@ -70,6 +70,7 @@ def weighted_nms(boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: fl
         if not alive[i]:
             continue
         overlap = iou_xyxy(boxes[i], boxes) > iou
+        overlap[i] = True          # a zero-size box has IoU 0 with itself: it still stands for itself
         overlap &= alive
         w = scores[overlap][:, None]
         box = (boxes[overlap] * w).sum(0) / w.sum()

@@ -15,6 +15,7 @@ from . import embed as EM
 from . import errors as E
 from .config import Config
 from .models import registry
+from .models.quantize import variant
 
 MESH_PRESENCE_MIN = 0.5   # FaceMesh's own face-presence threshold (MediaPipe default)
 
@@ -66,9 +67,10 @@ class FaceAnalyzer:
     def __init__(self, cfg: Config):
         self.cfg = cfg
         md, rt = cfg.models_path, registry.Runtime.from_config(cfg)
-        self.detector = registry.load(md, cfg.detect.detector, rt, "detector")
-        self.mesh = registry.load(md, "facemesh", rt, "landmarks")
-        self.embedder = registry.load(md, cfg.embed.embedder, rt, "embedder", flip=cfg.embed.flip)
+        v = lambda mid: variant(mid, cfg.precision)     # "<id>_int8" when precision = "int8"
+        self.detector = registry.load(md, v(cfg.detect.detector), rt, "detector")
+        self.mesh = registry.load(md, v("facemesh"), rt, "landmarks")
+        self.embedder = registry.load(md, v(cfg.embed.embedder), rt, "embedder", flip=cfg.embed.flip)
 
     def detect(self, img: np.ndarray, max_faces: int | None = None) -> list[Face]:
         dc = self.cfg.detect

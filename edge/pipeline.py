@@ -248,6 +248,17 @@ class Pipeline:
             return [self._unknown(t, st, frame)]
         return []
 
+    def live_tracks(self, ts: float) -> list[dict]:
+        """The tracks seen at ``ts`` with the decision each carries (a live view draws these)."""
+        out = []
+        for t in self.tracker.tracks.values():
+            if t.last_ts != ts:
+                continue
+            st = self.states.get(t.id)
+            out.append({"track_id": t.id, "box": [float(v) for v in t.face.box],
+                        "user_id": st.decided if st else None, "unknown": bool(st and st.unknown_sent)})
+        return out
+
     # ---- prompts and events -----------------------------------------------------------------
     def _prompt(self, t: Track, st: TrackState, q: Q.QualityResult, frame: Frame) -> list[dict]:
         r = q.reason

@@ -18,10 +18,18 @@ from . import sources as S
 from .config import Config
 from .license import require
 from .pipeline import Pipeline
+from .systemd import Notifier
 
 log = logging.getLogger("edge.run")
 LOG_STATUS_EVERY = 10.0   # seconds between status lines when stderr is not a terminal
 LICENSE_RECHECK = 600.0   # seconds between license checks while running (expiry, clock)
+# without systemd's watchdog, `edge run` itself exits non-zero when its loop has not iterated
+# for this long (an iteration normally takes < 0.5 s: the frame wait times out at 0.5 s), so a
+# supervisor (docker's restart policy, a shell loop) restarts it; systemd's WatchdogSec (30 s in
+# deploy/edge.service) acts first
+LOOP_STALL_EXIT = 120.0
+# test hook: "hang:SECONDS" blocks the loop's thread, "die:SECONDS" raises in it, after that long
+FAULT_ENV = "EDGE_TEST_LOOP_FAULT"
 
 
 def rss_mb() -> float:
@@ -74,7 +82,7 @@ def check_groups(cfg: Config, engine) -> None:
 
 class Runner:
     def __init__(self, cfg: Config, engine, source: S.Source, dispatcher: O.Dispatcher | None = None,
-                 status_every: float = 1.0, on_status=None):
+                 status_every: float = 1.0, on_status=None, on_frame=None):
         self.cfg = cfg
         if cfg.decision.mode != "verify":
             check_groups(cfg, engine)
@@ -86,10 +94,17 @@ class Runner:
         self.stop_event = threading.Event()
         self.status_every = status_every
         self.on_status = on_status or self._print_status
+        # frame observer (the admin page's live view): on_frame(frame, live_tracks, events) after
+        # each processed frame, on the loop's thread, so it must only hand the values over
+        self.on_frame = on_frame
+        self.last_status: dict = {}
         self.started = 0.0
         self._license_checked = time.monotonic()
         self._logged = 0.0
         self._tty = sys.stderr.isatty()
+        self.notifier = Notifier()
+        self.last_tick = time.monotonic()
+        self.fault = _fault_from_env()
 
     def status(self, fps: float) -> dict:
         p = self.pipeline.stats
@@ -120,6 +135,10 @@ class Runner:
         n0, t0 = 0, time.monotonic()
         try:
             while not self.stop_event.is_set():
+                self.last_tick = time.monotonic()
+                self.notifier.tick()           # READY once, then watchdog pings from this thread
+                if self.fault is not None:
+                    self.fault(self.last_tick - self.started)
                 if seconds is not None and time.monotonic() - self.started >= seconds:
                     break
                 try:
@@ -127,16 +146,20 @@ class Runner:
                 except S.EndOfStream:
                     break
                 if frame is not None:
-                    self.pipeline.process(frame)
+                    events = self.pipeline.process(frame)
+                    if self.on_frame is not None:
+                        self.on_frame(frame, self.pipeline.live_tracks(frame.ts), events)
                 now = time.monotonic()
                 if now - self._license_checked >= LICENSE_RECHECK:
                     self._license_checked = now
                     require(self.cfg)          # a license that expires mid-run stops the loop
                 if now - t0 >= self.status_every:
                     frames = self.pipeline.stats.frames
-                    self.on_status(self.status((frames - n0) / (now - t0)))
+                    self.last_status = self.status((frames - n0) / (now - t0))
+                    self.on_status(self.last_status)
                     n0, t0 = frames, now
         finally:
+            self.notifier.stopping()
             self.grabber.stop()
             self.dispatcher.close()
             self.pipeline.close()
@@ -147,3 +170,57 @@ class Runner:
 
     def stop(self, *_):
         self.stop_event.set()
+
+
+def _fault_from_env():
+    spec = os.environ.get(FAULT_ENV, "")
+    if not spec:
+        return None
+    kind, _, after = spec.partition(":")
+    try:
+        after_s = float(after or 0)
+    except ValueError:
+        after_s = -1.0
+    if kind not in ("hang", "die") or after_s < 0:
+        raise E.EdgeError(E.PARARM_ERROR, f"{FAULT_ENV}={spec!r}: use hang:SECONDS or die:SECONDS")
+
+    def fault(elapsed: float):
+        if elapsed < after_s:
+            return
+        log.warning("%s=%s: the camera loop's thread %s now", FAULT_ENV, spec,
+                    "hangs" if kind == "hang" else "dies")
+        if kind == "hang":
+            threading.Event().wait()
+        raise RuntimeError(f"{FAULT_ENV}: the camera loop's thread was killed")
+    return fault
+
+
+def run_supervised(runner: Runner, seconds: float | None = None, stall_exit: float = LOOP_STALL_EXIT) -> dict:
+    """Run the loop on its own thread and watch it from this one (which also takes the signals).
+
+    A loop thread that dies or stops iterating for ``stall_exit`` seconds is an error (exit
+    code 1), never a process that lingers with a dead camera loop.
+    """
+    box: dict = {}
+
+    def target():
+        try:
+            box["result"] = runner.run(seconds)
+        except BaseException as e:   # reported by the watching thread
+            box["error"] = e
+
+    t = threading.Thread(target=target, name="edge-loop", daemon=True)
+    t.start()
+    while t.is_alive():
+        t.join(timeout=1.0)
+        stalled = time.monotonic() - runner.last_tick
+        if t.is_alive() and stalled > stall_exit:
+            raise E.EdgeError(E.SYSTEM_ERROR, f"the camera loop has not run for {stalled:.0f} s: exiting so "
+                              "the service manager restarts it")
+    err = box.get("error")
+    if isinstance(err, E.EdgeError):
+        raise err
+    if err is not None:
+        log.error("the camera loop's thread died", exc_info=err)
+        raise E.EdgeError(E.SYSTEM_ERROR, f"the camera loop's thread died: {type(err).__name__}: {err}")
+    return box["result"]

@@ -57,14 +57,20 @@ def _med(xs):
     return round(statistics.median(xs), 3) if xs else None
 
 
-def recognition(cfg: Config, images_arg=None, repeat=3, sizes=(1000, 10000, 30000), progress=True) -> dict:
+def recognition(cfg: Config, images_arg=None, repeat=3, sizes=(1000, 10000, 30000), progress=True,
+                int8=False, lfw=None) -> dict:
     import cv2
 
     from edge.faces import FaceAnalyzer
 
     cv2.setNumThreads(1)
     cfg.threads = 1
+    cfg.precision = "float"
     an = FaceAnalyzer(cfg)
+    q8 = None
+    if int8:
+        from .bench_int8 import Int8Stages
+        q8 = Int8Stages(cfg, repeat)
     files = _images(images_arg, cfg)
     ours = {"detect": [], "landmarks": [], "embed": [], "total": []}
     base = {"detect": [], "landmarks+embed": [], "total": []}
@@ -88,6 +94,8 @@ def recognition(cfg: Config, images_arg=None, repeat=3, sizes=(1000, 10000, 3000
         ours["landmarks"].append(t_lm)
         ours["embed"].append(t_emb)
         ours["total"].append(t_det + t_lm + t_emb)
+        if q8 is not None:   # the same image, face and chip through the int8 models, right after
+            q8.measure(img, det, mesh, tpl)
         if fr is not None:
             rgb = np.ascontiguousarray(img[:, :, ::-1])
             b_det, locs = _ms(lambda: fr.face_locations(rgb), repeat)
@@ -112,7 +120,9 @@ def recognition(cfg: Config, images_arg=None, repeat=3, sizes=(1000, 10000, 3000
         out["speedup_detect"] = round(_med(base["detect"]) / _med(ours["detect"]), 2)
     else:
         out["baseline"] = {"name": "face_recognition", "error": "not installed (pip install --no-deps face_recognition)"}
-    out["search"] = search(templates, sizes, an.embedder.model, progress)
+    out["search"] = search(templates, sizes, an.embedder.model, progress) if sizes else []
+    if q8 is not None:
+        out["int8"] = q8.report({k: v for k, v in ours.items()}, an, lfw, progress)
     return out
 
 
@@ -152,12 +162,14 @@ def search(real: list[np.ndarray], sizes, model: str, progress=True, queries=200
 
 
 def run(what: str, cfg: Config, args) -> dict:
-    sizes = tuple(int(s) for s in str(getattr(args, "sizes", "1000,10000,30000")).split(","))
+    sizes = tuple(int(s) for s in str(getattr(args, "sizes", "1000,10000,30000")).split(",") if s)
     if what == "recognition":
-        return recognition(cfg, getattr(args, "images", None), getattr(args, "repeat", 3), sizes)
+        return recognition(cfg, getattr(args, "images", None), getattr(args, "repeat", 3), sizes,
+                           int8=getattr(args, "int8", False), lfw=getattr(args, "lfw", None))
     if what == "pipeline":
         from .bench_pipeline import pipeline
-        return pipeline(cfg, getattr(args, "images", None))
+        return pipeline(cfg, getattr(args, "images", None), getattr(args, "threads", 1), getattr(args, "users", 0),
+                        getattr(args, "config", None))
     if what == "liveness":
         from .bench_liveness import liveness
         return liveness(cfg, getattr(args, "images", None), getattr(args, "repeat", 3))
@@ -168,4 +180,8 @@ def run(what: str, cfg: Config, args) -> dict:
             raise E.EdgeError(E.SYSTEM_ERROR, f"resident memory grew {r['growth_percent']} % "
                               f"(limit {args.max_growth} %)", result=r)
         return r
+    if what == "api":
+        from .bench_api import api
+        return api(cfg, getattr(args, "images", None), getattr(args, "users", 0) or 30000,
+                   getattr(args, "requests", 120))
     raise E.EdgeError(E.PARARM_ERROR, f"unknown benchmark {what}")

@@ -9,6 +9,7 @@ photos (``scenes``), 640x480.
 """
 from __future__ import annotations
 
+import copy
 import statistics
 import sys
 import tempfile
@@ -84,6 +85,51 @@ def _walkers(who: list[dict], n: int, frames: int) -> list[Actor]:
     return out
 
 
+class _StageClock:
+    """Times the model stages and the 1:N search inside ``Pipeline.process`` (per frame, ms)."""
+
+    STAGES = ("detect", "landmarks", "embed", "search")
+
+    def __init__(self, eng):
+        self.eng, self.an = eng, eng.analyzer
+        self.frame = dict.fromkeys(self.STAGES, 0.0)
+        self.per_frame = {k: [] for k in self.STAGES + ("other",)}
+        self._saved = (self.an.detector, self.an.mesh, self.an.embedder)
+        self.an.detector = _TimedStage(self.an.detector, self, "detect")
+        self.an.mesh = _TimedStage(self.an.mesh, self, "landmarks")
+        self.an.embedder = _TimedStage(self.an.embedder, self, "embed")
+        eng.identify_template = _TimedStage(eng.identify_template, self, "search")
+
+    def end_frame(self, total_ms: float):
+        for k in self.STAGES:
+            self.per_frame[k].append(self.frame[k])
+        self.per_frame["other"].append(total_ms - sum(self.frame.values()))   # tracking, quality, votes
+        self.frame = dict.fromkeys(self.STAGES, 0.0)
+
+    def restore(self):
+        self.an.detector, self.an.mesh, self.an.embedder = self._saved
+        del self.eng.identify_template
+
+    def report(self) -> dict:
+        return {k: {"median_ms": round(statistics.median(v), 3), "mean_ms": round(statistics.fmean(v), 3)}
+                for k, v in self.per_frame.items()}
+
+
+class _TimedStage:
+    def __init__(self, fn, clock: _StageClock, stage: str):
+        self._fn, self._clock, self._stage = fn, clock, stage
+
+    def __call__(self, *a, **kw):
+        t = time.perf_counter()
+        try:
+            return self._fn(*a, **kw)
+        finally:
+            self._clock.frame[self._stage] += (time.perf_counter() - t) * 1000
+
+    def __getattr__(self, name):
+        return getattr(self._fn, name)
+
+
 def fps(cfg: Config, eng, who, n_faces: int, frames: int = 150) -> dict:
     from edge.pipeline import Pipeline
 
@@ -91,10 +137,15 @@ def fps(cfg: Config, eng, who, n_faces: int, frames: int = 150) -> dict:
     imgs = list(scene)
     pipe = Pipeline(cfg, eng)
     t_pipe = []
-    for i, img in enumerate(imgs):
-        t = time.perf_counter()
-        pipe.process(S.Frame(img, i / FPS, i))
-        t_pipe.append((time.perf_counter() - t) * 1000)
+    clock = _StageClock(eng)
+    try:
+        for i, img in enumerate(imgs):
+            t = time.perf_counter()
+            pipe.process(S.Frame(img, i / FPS, i))
+            t_pipe.append((time.perf_counter() - t) * 1000)
+            clock.end_frame(t_pipe[-1])
+    finally:
+        clock.restore()
     t_base = []
     an = eng.analyzer
     for img in imgs[:60]:
@@ -107,7 +158,7 @@ def fps(cfg: Config, eng, who, n_faces: int, frames: int = 150) -> dict:
             "frame_ms_median": round(mp, 2), "frame_ms_p95": round(_pct(t_pipe, 95), 2),
             "baseline_every_frame_fps": round(1000 * len(t_base) / sum(t_base), 1),
             "baseline_frame_ms_median": round(mb, 2), "ratio_vs_baseline": round(mb / mp, 2),
-            "decisions": pipe.stats.decisions}
+            "decisions": pipe.stats.decisions, "stage_ms_per_frame": clock.report()}
 
 
 def _pct(xs, q):
@@ -188,9 +239,11 @@ def _root(images) -> Path:
     raise E.EdgeError(E.FILE_NOT_EXIST, "give --images: a folder with one sub-folder of photos per person")
 
 
-def pipeline(cfg: Config, images=None) -> dict:
-    cv2.setNumThreads(1)
-    cfg.threads = 1
+def pipeline(cfg: Config, images=None, threads: int = 1, users: int = 0, config_path: str | None = None) -> dict:
+    cv2.setNumThreads(threads)
+    cfg.threads = threads
+    service_cfg = copy.deepcopy(cfg)   # `edge run` on the config as given (its own groups)
+    cfg.decision.groups = ["bench"]    # the scenes' people are enrolled in "bench"
     root = _root(images)
     with tempfile.TemporaryDirectory() as tmp:
         from edge.faces import FaceAnalyzer
@@ -204,13 +257,24 @@ def pipeline(cfg: Config, images=None) -> dict:
             _say(f"3 faces: {three['fps']} fps (baseline {three['baseline_every_frame_fps']})")
             lat = latency(cfg, eng, who)
             _say(f"decision latency median {lat['latency_ms_median']} ms, p95 {lat['latency_ms_p95']} ms")
+            models = {"detector": eng.analyzer.detector.card["id"], "landmarks": eng.analyzer.mesh.card["id"],
+                      "embedder": eng.analyzer.embedder.card["id"], "precision": cfg.precision}
+            svc = None
+            if users:
+                from .bench_board import service
+                svc = service(service_cfg, config_path, root, who, users, threads, _find(eng), _say)
+                big = svc[f"users_{users}"]
+                _say(f"edge run with {users} users: first decision {big['first_decision_s']} s after start, "
+                     f"peak rss {big['rss_mb_peak']} MB")
         finally:
             eng.close()
-    return {"benchmark": "pipeline", "resolution": f"{SIZE[0]}x{SIZE[1]}", "threads": 1,
+    return {"benchmark": "pipeline", "resolution": f"{SIZE[0]}x{SIZE[1]}", "threads": threads,
+            "models": models,
             "baseline": "detect + embed + search every face on every frame, no tracking",
             "one_face": one, "three_faces": three, "decision_latency": lat,
             "targets": {"fps_one_face": 20, "latency_ms_median": 300},
-            "meets_targets": one["fps"] >= 20 and (lat["latency_ms_median"] or 1e9) < 300}
+            "meets_targets": one["fps"] >= 20 and (lat["latency_ms_median"] or 1e9) < 300} | \
+        ({"edge_run": svc} if svc else {})
 
 
 def soak(cfg: Config, minutes: float = 10.0, images=None, sample_s: float = 10.0, warmup_s: float = 60.0,

@@ -411,6 +411,13 @@ BAD_ARGUMENT = {
     "license request": (["not-a-serial"], E.LICENSE_FILE_NOT_EXIST),
     "license import": ([MISSING + ".json"], E.LICENSE_FILE_NOT_EXIST),
     "demo": (["--source", MISSING], E.FILE_NOT_EXIST),
+    "serve": (["--port", "99999"], E.PARARM_ERROR),
+    "admin set-password": (["--user", "bad user!"], E.PARARM_ERROR),
+    "api key add": (["--qps", "-1"], E.PARARM_ERROR),
+    "api key delete": (["nosuch"], E.RECORD_UNEXIST),
+    "api key list": (["extra"], E.PARARM_ERROR),
+    "doctor": (["--root", MISSING], E.FILE_NOT_EXIST),
+    "models quantize": (["--images", MISSING], E.FILE_NOT_EXIST),
     "calibrate nir": (["--rgb", MISSING, "--nir", MISSING], E.FILE_NOT_EXIST),
 }
 

@@ -292,6 +292,14 @@ class FaceLibrary:
             if not db.execute("SELECT 1 FROM faces WHERE user_id=?", (user_id,)).fetchone():
                 db.execute("DELETE FROM users WHERE user_id=?", (user_id,))
 
+    def set_user_info(self, user_id: str, user_info: str) -> None:
+        """Change a user's info alone (the admin page edits it without a new photo)."""
+        check_id("user_id", user_id), _check_info(user_info)
+        with self._write() as (db, _):
+            cur = db.execute("UPDATE users SET user_info=?, updated=? WHERE user_id=?", (user_info, time.time(), user_id))
+            if cur.rowcount == 0:
+                raise E.EdgeError(E.RECORD_UNEXIST, f"user {user_id} does not exist", http_code=223103)
+
     def user_copy(self, user_id: str, src_group: str, dst_group: str) -> None:
         check_id("user_id", user_id), check_id("group_id", src_group), check_id("group_id", dst_group)
         with self._write() as (db, _):
@@ -347,6 +355,19 @@ class FaceLibrary:
     def search(self, unit: np.ndarray, groups: list[str] | None = None, top_k: int = 1,
                user_id: str | None = None) -> list[dict]:
         """Best users by cosine: [{user_id, groups, face_token, cosine}], one row per user."""
+        # under the write lock: the HTTP API writes from its threads while the camera loop
+        # searches, and FAISS must not be searched while a write resizes it
+        with self._lock:
+            return self._search(unit, groups, top_k, user_id)
+
+    def face_unit(self, face_token: str) -> np.ndarray | None:
+        """The unit template of one enrolled face (the v3 API's FACE_TOKEN input), or None."""
+        with self._lock:
+            row = self.db.execute("SELECT template FROM faces WHERE face_token=? AND model=?",
+                                  (face_token, self.model)).fetchone()
+        return _unit(np.frombuffer(row[0], np.float32)) if row else None
+
+    def _search(self, unit, groups, top_k, user_id) -> list[dict]:
         key = allowed = None
         if groups:
             for g in groups:

@@ -70,6 +70,11 @@ class Dispatcher:
         self.sinks = sinks
         self._workers = [_Worker(s, queue_size) for s in sinks]
 
+    def add(self, sink: Sink, queue_size: int = 1000) -> None:
+        """One more output after construction (the device service adds its live subscribers)."""
+        self.sinks.append(sink)
+        self._workers.append(_Worker(sink, queue_size))
+
     def publish(self, event: dict) -> None:
         for w in self._workers:
             if w.sink.wants(event):

@@ -5,13 +5,15 @@
 # the face library. Prints every step it takes.
 #
 #   sudo deploy/install.sh [--profile gate|attendance|verify|board] [--vendor-key vendor.pub]
-#                          [--camera rgb=ID_PATH|ID_SERIAL]... [--enable] [--no-apt] [--picamera]
+#                          [--camera rgb=ID_PATH|ID_SERIAL]... [--serve] [--enable] [--no-apt] [--picamera]
 #   sudo deploy/install.sh --uninstall [--purge]
 #
 # Layout: code and venv in $PREFIX (/opt/edge), config in $ETC (/etc/edge/edge.toml), device state
 # in $EDGE_HOME (/var/lib/edge, mode 0700: models, face library, events, license), service user
 # $EDGE_USER (edge) in the video and gpio groups, deploy/edge.service as
-# /etc/systemd/system/edge.service, deploy/99-edge-camera.rules in /etc/udev/rules.d.
+# /etc/systemd/system/edge.service, deploy/99-edge-camera.rules in /etc/udev/rules.d. --serve adds
+# deploy/edge.service.d/serve.conf: the unit runs `edge serve --camera` (HTTP API + admin page +
+# camera loop) instead of `edge run`.
 set -euo pipefail
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +31,7 @@ VENDOR_KEY=${VENDOR_KEY:-}
 ENABLE=0
 APT=1
 PICAMERA=0
+SERVE=0
 UNINSTALL=0
 PURGE=0
 CAMERAS=()
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
         --vendor-key) VENDOR_KEY=${2:?--vendor-key needs a file}; shift ;;
         --camera) CAMERAS+=("${2:?--camera needs ROLE=ID_PATH or ROLE=ID_SERIAL}"); shift ;;
         --enable) ENABLE=1 ;;
+        --serve) SERVE=1 ;;
         --no-apt) APT=0 ;;
         --picamera) PICAMERA=1 ;;
         --uninstall) UNINSTALL=1 ;;
@@ -61,7 +65,7 @@ if [ "$UNINSTALL" = 1 ]; then
     if systemd_running && systemctl list-unit-files edge.service >/dev/null 2>&1; then
         systemctl disable --now edge.service >/dev/null 2>&1 && say "stopped and disabled edge.service" || true
     fi
-    for f in "$UNIT_DIR/edge.service" "$UDEV_DIR/99-edge-camera.rules"; do
+    for f in "$UNIT_DIR/edge.service" "$UNIT_DIR/edge.service.d/serve.conf" "$UDEV_DIR/99-edge-camera.rules"; do
         [ -e "$f" ] && rm -f "$f" && say "removed $f"
     done
     systemd_running && systemctl daemon-reload || true
@@ -132,8 +136,8 @@ else
     say "created venv $PREFIX/venv ($(python3 -V))"
 fi
 "$PREFIX/venv/bin/pip" install -q --disable-pip-version-check --upgrade pip
-say "pip install edge-face[build,io] (aarch64 and x86-64 wheels from PyPI)"
-"$PREFIX/venv/bin/pip" install -q --disable-pip-version-check "$PREFIX/src[build,io]"
+say "pip install edge-face[build,io,serve] (aarch64 and x86-64 wheels from PyPI)"
+"$PREFIX/venv/bin/pip" install -q --disable-pip-version-check "$PREFIX/src[build,io,serve]"
 # the same version number from a changed checkout: replace the package itself, not its dependencies
 "$PREFIX/venv/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$PREFIX/src"
 "$PREFIX/venv/bin/python" -m compileall -q "$PREFIX/venv/lib" >/dev/null || true   # read-only root: no caches later
@@ -177,6 +181,15 @@ sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@EDGE_HOME@|$EDGE_HOME|g" -e "s|@CONFIG@|$ET
     -e "s|@USER@|$EDGE_USER|g" "$SRC/deploy/edge.service" > "$UNIT_DIR/edge.service.new"
 mv "$UNIT_DIR/edge.service.new" "$UNIT_DIR/edge.service"
 say "wrote $UNIT_DIR/edge.service"
+dropin="$UNIT_DIR/edge.service.d/serve.conf"
+if [ "$SERVE" = 1 ]; then
+    mkdir -p "$UNIT_DIR/edge.service.d"
+    sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@CONFIG@|$ETC/edge.toml|g" "$SRC/deploy/edge.service.d/serve.conf" > "$dropin.new"
+    mv "$dropin.new" "$dropin"
+    say "wrote $dropin: the service runs edge serve --camera (set the admin password: edge admin set-password)"
+elif [ -f "$dropin" ]; then
+    say "kept $dropin (the service runs edge serve --camera; delete it to run edge run)"
+fi
 rules="$UDEV_DIR/99-edge-camera.rules"
 roles=""
 [ -f "$rules" ] && roles=$(sed -n '/^# edge-roles/,$p' "$rules" | tail -n +2)   # keep earlier --camera roles

@@ -82,7 +82,7 @@ def check_groups(cfg: Config, engine) -> None:
 
 class Runner:
     def __init__(self, cfg: Config, engine, source: S.Source, dispatcher: O.Dispatcher | None = None,
-                 status_every: float = 1.0, on_status=None, on_frame=None):
+                 status_every: float = 1.0, on_status=None, on_frame=None, notifier: Notifier | None = None):
         self.cfg = cfg
         if cfg.decision.mode != "verify":
             check_groups(cfg, engine)
@@ -102,7 +102,9 @@ class Runner:
         self._license_checked = time.monotonic()
         self._logged = 0.0
         self._tty = sys.stderr.isatty()
-        self.notifier = Notifier()
+        # systemd's READY and watchdog from this loop's iterations; `edge serve` passes its own
+        # (silent) one and answers systemd itself, for the API and the loop together
+        self.notifier = notifier if notifier is not None else Notifier()
         self.last_tick = time.monotonic()
         self.fault = _fault_from_env()
 

@@ -90,3 +90,26 @@ def test_edge_run_exits_non_zero_when_its_loop_thread_dies(cfg, engine, tmp_path
     assert p.returncode == 1, p.stderr.decode()[-2000:]
     out = json.loads(p.stdout)
     assert out["errno"] == E.SYSTEM_ERROR and "thread died" in out["msg"]
+
+
+def test_serve_answers_systemd_for_the_api_and_the_camera_loop(cfg, engine, notify, monkeypatch):
+    """`edge serve --camera` under systemd: READY once the API is up, pings while the camera loop
+    iterates, none once the loop is stuck inside an iteration (systemd then restarts it)."""
+    from starlette.testclient import TestClient
+
+    from edge.api.app import create_app
+
+    enrol(engine)
+    monkeypatch.setenv(FAULT_ENV, "hang:2.0")
+    app = create_app(cfg, engine, camera=True, source=S.Replay(scene(engine), fps=25, paced=True, loop=True))
+    app.state.edge.device.hang_after = 1.0
+    with TestClient(app):
+        t0 = time.monotonic()
+        time.sleep(5.0)
+        runner = app.state.edge.device.runner
+    msgs = [m for _, m in notify]
+    assert msgs[0].startswith("READY=1") and msgs[-1] == "STOPPING=1"
+    pings = [t - t0 for t, m in notify if m == "WATCHDOG=1"]
+    hung = runner.last_tick - t0                   # when the loop's last iteration began
+    assert len([p for p in pings if p < hung]) >= 4, (pings, hung)
+    assert not [p for p in pings if p > hung + 1.0 + 0.3], (pings, hung)   # silent once stuck

@@ -156,11 +156,30 @@ def create_app(cfg, engine=None, *, camera: bool = False, source=None, clock=tim
                   Device(cfg, service, hub, live), AdminAccount(cfg.home))
     @asynccontextmanager
     async def lifespan(app):
+        import asyncio
+
+        from ..systemd import Notifier
+
         if camera:
             state.device.start_camera(source)
+        notifier = Notifier()
+        notifier.tick()                   # READY=1: the API answers (the camera may still be opening)
+
+        async def watchdog():
+            # pinged from the event loop itself, so a blocked event loop stops the pings too
+            while True:
+                await asyncio.sleep(notifier.interval)
+                if state.device.healthy():
+                    notifier.tick()
+                else:
+                    log.error("the camera loop is stuck: no more watchdog pings, systemd restarts the service")
+        task = asyncio.create_task(watchdog()) if notifier.interval else None
         try:
             yield
         finally:
+            if task is not None:
+                task.cancel()
+            notifier.stopping()
             state.device.stop()
 
     app = FastAPI(title="edge device service", lifespan=lifespan,

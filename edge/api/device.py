@@ -9,10 +9,14 @@ import time
 
 from .. import errors as E
 from .. import outputs as O
+from ..systemd import Notifier
 from .envelope import ApiError
 
 log = logging.getLogger("edge.serve")
 RESTART_AFTER = 5.0     # seconds before a failed or ended camera loop is started again
+# a loop iteration comes round at least every 0.5 s (the frame wait); one that has not for this
+# long is stuck, and only a restart of the service frees it (edge run's LOOP_STALL_EXIT: 120 s)
+HANG_AFTER = 20.0
 
 
 class Device:
@@ -26,6 +30,8 @@ class Device:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._models: tuple[float, list] | None = None
+        self._looping = False
+        self.hang_after = HANG_AFTER
 
     # ---- the camera loop ----------------------------------------------------------------------------
     def start_camera(self, source=None) -> None:
@@ -45,9 +51,14 @@ class Device:
                 src = self._source if isinstance(self._source, Source) else camera_source(self.cfg, self._source)
                 disp = O.build(self.cfg)
                 disp.add(self.hub, self.cfg.outputs.queue)
-                self.runner = Runner(self.cfg, eng, src, disp, on_frame=self.live.observe)
+                self.runner = Runner(self.cfg, eng, src, disp, on_frame=self.live.observe,
+                                     notifier=Notifier(env={}))
                 self.camera_error = None
-                self.runner.run()
+                self._looping = True
+                try:
+                    self.runner.run()
+                finally:
+                    self._looping = False
                 if self._stop.is_set():
                     return
                 self.camera_error = "the camera stream ended"
@@ -60,6 +71,13 @@ class Device:
                 self.camera_error = f"{type(e).__name__}: {e}"
             log.warning("camera loop: %s; starting it again in %.0f s", self.camera_error, RESTART_AFTER)
             self._stop.wait(RESTART_AFTER)
+
+    def healthy(self) -> bool:
+        """For systemd's watchdog: False only while the camera loop is stuck inside an iteration.
+        A loop that failed or ended is restarted here and its reason shown on the page; restarting
+        the whole service would not help it and would take the page away."""
+        r = self.runner
+        return not (self._looping and r is not None and time.monotonic() - r.last_tick > self.hang_after)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()

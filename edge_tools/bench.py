@@ -170,6 +170,9 @@ def run(what: str, cfg: Config, args) -> dict:
         from .bench_pipeline import pipeline
         return pipeline(cfg, getattr(args, "images", None), getattr(args, "threads", 1), getattr(args, "users", 0),
                         getattr(args, "config", None))
+    if what == "liveness":
+        from .bench_liveness import liveness
+        return liveness(cfg, getattr(args, "images", None), getattr(args, "repeat", 3))
     if what == "soak":
         from .bench_pipeline import soak
         r = soak(cfg, args.minutes, getattr(args, "images", None), max_growth=args.max_growth)

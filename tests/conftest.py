@@ -51,6 +51,17 @@ def lfw_subset(tmp_path_factory):
     return people, strangers, root / "home"
 
 
+@pytest.fixture(scope="session")
+def antispoof_models(models_dir):
+    """The MiniFASNet anti-spoof models, installed from ../shared/models as `edge models import`
+    does on an air-gapped device (converted on the first run)."""
+    if not (models_dir / "minifasnet_v1se.json").is_file():
+        from edge.models.fetch import import_folder
+
+        import_folder(SHARED / "models", models_dir, ["minifasnet"])
+    return models_dir
+
+
 @pytest.fixture
 def cfg(tmp_path, models_dir):
     return C.load(home=tmp_path / "home", models_dir=models_dir)

@@ -419,6 +419,7 @@ BAD_ARGUMENT = {
     "api key list": (["extra"], E.PARARM_ERROR),
     "doctor": (["--root", MISSING], E.FILE_NOT_EXIST),
     "models quantize": (["--images", MISSING], E.FILE_NOT_EXIST),
+    "calibrate nir": (["--rgb", MISSING, "--nir", MISSING], E.FILE_NOT_EXIST),
 }
 
 

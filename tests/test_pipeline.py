@@ -150,7 +150,7 @@ class Verdict:
     def __init__(self, passed, kind="rgb"):
         self.passed, self.kind, self.calls = passed, kind, 0
 
-    def __call__(self, frame, face):
+    def __call__(self, frame, face, history=None):
         from edge.liveness import LivenessResult
 
         self.calls += 1

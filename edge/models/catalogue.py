@@ -41,10 +41,26 @@ CATALOGUE: dict[str, dict] = {
                           "face_recognition_sface/face_recognition_sface_2021dec.onnx",
                    "sha256": "0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79"}],
     },
+    "minifasnet": {
+        "what": "MiniFASNetV2 (crop 2.7x) and MiniFASNetV1SE (crop 4.0x) RGB silent anti-spoofing, 80x80, "
+                "from Silent-Face-Anti-Spoofing; converted to ONNX without PyTorch",
+        "licence": "Apache-2.0 (Minivision)",
+        "homepage": "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing",
+        "files": [{"name": name, "sha256": sha,
+                   "url": "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing/raw/"
+                          f"b6d5f04ad78778917853b25c778acef6d5626d15/resources/anti_spoof_models/{name}"}
+                  for name, sha in (("2.7_80x80_MiniFASNetV2.pth",
+                                     "a5eb02e1843f19b5386b953cc4c9f011c3f985d0ee2bb9819eea9a142099bec0"),
+                                    ("4_0_0_80x80_MiniFASNetV1SE.pth",
+                                     "84ee1d37d96894d5e82de5a57df044ef80a58be2b218b5ed7cdfd875ec2f5990"))],
+    },
 }
 # OpenCV's published LFW operating point for SFace (cosine of the two features); the card maps it
 # to 80 until `edge models calibrate sface DIR` measures where FAR 1e-4 is
 SFACE_LFW_COSINE = 0.363
+# the models each MiniFASNet file becomes: (source file, model id, crop scale)
+MINIFASNET = (("2.7_80x80_MiniFASNetV2.pth", "minifasnet_v2", 2.7),
+              ("4_0_0_80x80_MiniFASNetV1SE.pth", "minifasnet_v1se", 4.0))
 
 _INSTALLERS: dict[str, Callable[[dict, dict[str, Path], Path], list[dict]]] = {}
 
@@ -135,6 +151,52 @@ def arcface_card(model_id: str, path: Path, same_person_cosine: float | None, la
                       "alignment": "ArcFace 5-point template, 112x112"},
             "outputs": {o: "embedding" if o == embedding_output else "not used" for o in outputs},
             "embedding_output": embedding_output, "metric": metric}
+
+
+def antispoof_card(model_id: str, path: Path, crop_scale: float, size: tuple[int, int], real_index: int,
+                   activation: str = "softmax", colour: str = "BGR", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+                   classes: int | None = None, version: str = "1", licence: str = "see the model's source",
+                   source: dict | None = None) -> dict:
+    """A classifier of the face box scaled ``crop_scale`` x about its centre (adapter
+    ``minifasnet``); ``size`` is (height, width); inputs are ``(pixel - mean) / std`` on 0..255."""
+    return {"id": model_id, "kind": "antispoof", "adapter": "minifasnet", "version": version, "file": str(path),
+            "sha256": cards.sha256_file(path), "source": source or {"file": str(path)}, "licence": licence,
+            "input": {"layout": f"NCHW {colour} 0-255", "shape": ["N", 3, int(size[0]), int(size[1])],
+                      "crop_scale": crop_scale, "mean": list(mean), "std": list(std),
+                      "crop": f"face box x{crop_scale:g} about its centre, shifted inside the image, resized"},
+            "outputs": {"logits" if activation != "none" else "probabilities": f"[N, {classes or 'classes'}]",
+                        "real_index": real_index, "activation": activation}}
+
+
+@installer("minifasnet")
+def _install_minifasnet(entry: dict, files: dict[str, Path], models_dir: Path) -> list[dict]:
+    from . import minifasnet_convert
+
+    specs = {s["name"]: s for s in entry["files"]}
+    out = []
+    for name, model_id, scale in MINIFASNET:
+        dst = Path(models_dir) / f"{model_id}.onnx"
+        tmp = dst.with_name(dst.name + ".part")
+        try:
+            info = minifasnet_convert.convert(files[name], tmp, model_id)
+        except minifasnet_convert.PthFormatError as e:
+            tmp.unlink(missing_ok=True)
+            raise E.EdgeError(E.MODEL_IS_EMPTY, f"{name}: {e}") from None
+        except ImportError:
+            tmp.unlink(missing_ok=True)
+            raise E.EdgeError(E.MODEL_IS_EMPTY, "converting MiniFASNet needs the onnx package: "
+                              "pip install 'edge-face[build]'") from None
+        os.replace(tmp, dst)
+        spec = specs[name]
+        card = antispoof_card(model_id, dst, scale, tuple(info["input_hw"]), 1, classes=info["classes"],
+                              version="b6d5f04", licence=entry["licence"],
+                              source={"url": spec["url"], "file": name, "sha256": spec["sha256"]})
+        card.update(file=dst.name, converter="minifasnet",
+                    description=f"{model_id}: 3 classes, index 1 = real (0 and 2 attack classes); "
+                                "converted by edge.models.minifasnet_convert")
+        cards.write_card(models_dir, card)
+        out.append(card)
+    return out
 
 
 @installer("yunet")

@@ -16,6 +16,7 @@ from edge import sources as S
 from edge.pipeline import Pipeline
 from edge_tools.scenes import Actor, Scene
 from tests.conftest import SHARED, frames
+from tests.helpers import SMALL_LIBRARY_THRESHOLD
 from tests.test_pipeline import ENROLLED, enrol, gate_actors
 
 
@@ -32,6 +33,7 @@ def _play(cfg, engine, actors):
 def gate(cfg, engine, antispoof_models):
     enrol(engine)
     cfg.decision.groups = ["staff"]
+    cfg.recognition.threshold = SMALL_LIBRARY_THRESHOLD   # as the pipeline test's scene (tests/helpers.py)
     cfg.liveness.mode = "rgb"
     return cfg, engine
 

@@ -2,7 +2,9 @@
 
 Each file is one enrolment transaction, so an interrupted import leaves whole users or none.
 Rules as the seed's: .jpg/.jpeg/.png only, the name split on "-" gives exactly two parts
-(user, group), the largest face is used, no liveness, an existing user in that group is
+(user, group), one face is used (the seed: the largest; here the same face `edge user add` takes
+from the photo, ``FaceAnalyzer.main_face``: the central one unless a much larger face is elsewhere,
+with the still-image second detector pass), no liveness, an existing user in that group is
 skipped as a duplicate. Faces go through the same enrolment quality policy as `edge user add`
 (``enrol_policy``).
 """
@@ -127,7 +129,7 @@ def run(engine, src: str | Path, progress=None) -> ImportReport:
             except E.EdgeError as e:
                 rep.bad_image.append({"file": name, "reason": e.message})
                 continue
-            faces = engine.analyzer.detect(img, max_faces=1)
+            faces = engine.analyzer.detect_still(img, max_faces=1)
             if not faces:
                 rep.no_face.append({"file": name})
                 continue

@@ -69,13 +69,39 @@ def cmd_models_register(args):
         raise E.EdgeError(E.FILE_NOT_EXIST, f"no such model file: {f}")
     if args.adapter == "yunet":
         card = catalogue.yunet_card(args.id, f, args.version, args.licence)
+    elif args.adapter == "antispoof":
+        card = _antispoof_card(args, f)
     else:
         if args.same_person_cosine is None:
             raise E.EdgeError(E.PARARM_ERROR, "--same-person-cosine is required for an embedder: the cosine "
                               "its authors document as the same-person point (maps to score 80)")
-        card = catalogue.arcface_card(args.id, f, args.same_person_cosine, args.layout, args.version, args.licence)
+        card = catalogue.arcface_card(args.id, f, args.same_person_cosine, args.layout, args.version, args.licence,
+                                      embedding_output=args.embedding_output)
     cards.write_card(_cfg(args).models_path, card)
     return {"registered": card}
+
+
+def _antispoof_card(args, f: Path) -> dict:
+    """A user-supplied anti-spoof classifier of the scaled face box (adapter ``minifasnet``)."""
+    from .models import catalogue
+
+    if args.crop_scale is None:
+        raise E.EdgeError(E.PARARM_ERROR, "--crop-scale is required for an anti-spoof model: how many face boxes "
+                          "wide its input crop is (MiniFASNet: 2.7 or 4.0)")
+    shape, _ = catalogue.model_io(f)
+    hw = shape[2:4] if "NCHW" in args.layout else shape[1:3]
+    if len(hw) != 2 or not all(isinstance(v, int) for v in hw):
+        raise E.EdgeError(E.MODEL_IS_EMPTY, f"{f} declares input {shape}: a fixed height and width are needed")
+    nums = lambda v, name: [float(x) for x in v.split(",")] if v else ([0.0] * 3 if name == "mean" else [1.0] * 3)
+    try:
+        mean, std = nums(args.mean, "mean"), nums(args.std, "std")
+    except ValueError:
+        raise E.EdgeError(E.PARARM_ERROR, "--mean and --std take three numbers: 127.5,127.5,127.5") from None
+    if len(mean) != 3 or len(std) != 3 or 0.0 in std:
+        raise E.EdgeError(E.PARARM_ERROR, "--mean and --std take three numbers each (std not 0)")
+    return catalogue.antispoof_card(args.id, f, args.crop_scale, tuple(hw), args.real_index, args.activation,
+                                    "BGR" if "BGR" in args.layout else "RGB", mean, std, version=args.version,
+                                    licence=args.licence)
 
 
 def cmd_models_fetch(args):
@@ -97,6 +123,14 @@ def cmd_models_catalogue(args):
 
     return {"models": [{"name": n, "what": e["what"], "licence": e["licence"], "homepage": e["homepage"],
                         "files": e["files"]} for n, e in sorted(catalogue.CATALOGUE.items())]}
+
+
+def cmd_models_calibrate(args):
+    from edge_tools import calibrate, embed_cache
+
+    cfg = _cfg(args)
+    return calibrate.run(cfg, args.id, Path(args.folder), None if args.no_cache else embed_cache.default_path(cfg),
+                         args.quiet)
 
 
 def cmd_detect(args):
@@ -188,7 +222,8 @@ def cmd_import_templates(args):
 
 # `edge eval WHAT …`: recognition on a folder of identities is the default; the others are
 # named and live in the tooling package
-EVALUATIONS = {"liveness": "edge_tools.eval_liveness", "openset": "edge_tools.eval_openset"}
+EVALUATIONS = {"liveness": "edge_tools.eval_liveness", "openset": "edge_tools.eval_openset",
+               "multiphoto": "edge_tools.eval_multiphoto"}
 
 
 def cmd_eval(args):
@@ -199,6 +234,7 @@ def cmd_eval(args):
     if args.folder:
         raise E.EdgeError(E.PARARM_ERROR, f"`edge eval {args.what} {args.folder}`: give one folder of identities, "
                           f"or one of: {', '.join(EVALUATIONS)}")
+    from edge_tools import embed_cache
     from edge_tools import evaluate as ev
     from .faces import FaceAnalyzer
 
@@ -212,7 +248,7 @@ def cmd_eval(args):
         raise E.EdgeError(E.NO_DATA, f"{folder} has no person with two or more photos: it needs one sub-folder "
                           "per person, the first photo enrolled and the others identified")
     an = FaceAnalyzer(cfg)
-    t = ev.embed_all(an, ids, quiet=args.quiet)
+    t = ev.embed_all(an, ids, quiet=args.quiet, cache=None if args.no_cache else embed_cache.default_path(cfg))
     if not t.found.any():
         raise E.EdgeError(E.DETECT_NO_FACE, f"no face was found in any photo under {folder}")
     r = ev.one_to_n(t, an.embedder.score, cfg.recognition.threshold)
@@ -308,6 +344,43 @@ def cmd_license(args):
     if args.lcmd == "import":
         return lic.import_file(args.file)
     raise E.EdgeError(E.ILLEGAL_PARAMS, f"unknown license command {args.lcmd}")
+
+
+def cmd_calibrate_nir(args):
+    """RGB -> NIR camera mapping from a person standing in front of both cameras."""
+    import time
+
+    from . import sources as S
+    from .faces import FaceAnalyzer
+    from .liveness.calibrate import calibrate
+
+    cfg = _cfg(args)
+    cam = cfg.camera
+    if args.rgb and args.nir:
+        rgb, nir = S.from_uri(args.rgb, paced=False), S.from_uri(args.nir, paced=False)
+    elif cam.second_kind:
+        rgb = S.make(cam.kind, cam.uri, cam.width, cam.height, cam.fps, paced=True)
+        nir = S.make(cam.second_kind, cam.second_uri, cam.width, cam.height, cam.fps, paced=True)
+    else:
+        raise E.EdgeError(E.PARARM_ERROR, "no NIR camera: set camera.second_kind/second_uri in the config, or give "
+                          "--rgb and --nir (camera index, URL, video file or folder of frames)")
+    src = S.Paired(rgb, nir, cam.max_skew)
+    S.preflight(src)
+    frames, end = [], time.monotonic() + args.seconds
+    try:
+        src.open()
+        while len(frames) < args.frames and time.monotonic() < end:
+            try:
+                f = src.read()
+            except S.EndOfStream:
+                break
+            if f is not None:
+                frames.append((S.orient(f.image, cam.rotate, cam.mirror), S.orient(f.paired, cam.rotate, cam.mirror)))
+    except S.SourceError as e:
+        raise E.EdgeError(E.CAMERA_ERROR, f"a camera failed during calibration: {e}") from None
+    finally:
+        src.close()
+    return calibrate(FaceAnalyzer(cfg), frames)
 
 
 def cmd_serve(args):
@@ -408,14 +481,25 @@ def build_parser() -> argparse.ArgumentParser:
     lst = m.add_parser("list", help="list model cards and check their files")
     lst.add_argument("--models-dir")
     lst.set_defaults(fn=cmd_models_list)
-    r = m.add_parser("register", help="describe a user-supplied ONNX model (YuNet detector, ArcFace embedder)")
-    r.add_argument("adapter", choices=["yunet", "arcface"])
+    r = m.add_parser("register", help="describe a user-supplied ONNX model (YuNet detector, ArcFace embedder, "
+                                      "anti-spoof classifier)")
+    r.add_argument("adapter", choices=["yunet", "arcface", "antispoof"])
     r.add_argument("path")
     r.add_argument("--id", required=True)
     r.add_argument("--version", default="1")
     r.add_argument("--licence", default="see the model's source")
     r.add_argument("--layout", default="NCHW RGB")
     r.add_argument("--same-person-cosine", type=J.float_in(-1.0, 1.0))
+    r.add_argument("--embedding-output", help="embedder: the output holding the embedding, by name or index "
+                                              "(default: the first)")
+    # anti-spoof classifiers of the scaled face box (liveness.rgb_models lists their ids)
+    r.add_argument("--crop-scale", type=J.float_in(0.1, 20.0), help="antispoof: the crop is this many face boxes wide")
+    r.add_argument("--real-index", type=J.int_in(0, 1000), default=1,
+                   help="antispoof: which output is \"real\" (default 1)")
+    r.add_argument("--activation", choices=["softmax", "sigmoid", "none"], default="softmax",
+                   help="antispoof: how outputs become probabilities (none: they already are)")
+    r.add_argument("--mean", help="antispoof: per-channel mean subtracted from 0-255 pixels, e.g. 127.5,127.5,127.5")
+    r.add_argument("--std", help="antispoof: per-channel divisor after the mean, e.g. 128,128,128")
     r.add_argument("--models-dir")
     r.set_defaults(fn=cmd_models_register)
     r = m.add_parser("fetch", help="download a published model (pinned sha256) and install it")
@@ -431,6 +515,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(fn=cmd_models_import)
     r = m.add_parser("catalogue", help="models edge can fetch or import: source, sha256, licence")
     r.set_defaults(fn=cmd_models_catalogue)
+    r = m.add_parser("calibrate", help="put an embedder's scores at measured false-accept rates (80 = 1e-4) "
+                                       "from a folder of identities; writes the model's card")
+    r.add_argument("id", help="the embedder's model id (its card in the model pack)")
+    r.add_argument("folder", help="one sub-folder of photos per person (many people, 2 or more photos each)")
+    r.add_argument("--no-cache", action="store_true")
+    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--models-dir")
+    r.set_defaults(fn=cmd_models_calibrate)
 
     d = sub.add_parser("detect", help="faces, 5 points, pose and quality figures")
     d.add_argument("image")
@@ -508,9 +600,27 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("folder", nargs="?", help="the data folder of `liveness` / `openset`")
     x.add_argument("--show-errors", type=J.int_in(0, 10**6), default=20)
     x.add_argument("--quiet", action="store_true")
+    x.add_argument("--no-cache", action="store_true", help="do not read or write the evaluation template cache "
+                                                            "(EDGE_HOME/cache/eval-templates.db)")
+    x.add_argument("--strangers", help="openset: folder of single photos of people not in FOLDER (default: "
+                                       "../shared/faces/lfw-distractors); every other one is enrolled as a distractor")
+    x.add_argument("--threshold", type=J.float_in(0.0, 100.0), help="openset: score threshold (default: "
+                                                                     "recognition.threshold)")
+    x.add_argument("--sizes", help="openset: library sizes to estimate, e.g. 100,1000,10000,30000")
+    x.add_argument("--plots", help="openset: folder for the PNG plots (default: EDGE_HOME/eval)")
+    # eval liveness (edge_tools/eval_liveness.py)
+    x.add_argument("--make-set", action="store_true", help="liveness: first build the evaluation set into the "
+                   "folder from ../shared (real photos, the spoof samples, synthetic screen replays)")
+    x.add_argument("--mode", help="liveness: the checks to run (default: liveness.mode, else rgb)")
+    x.add_argument("--frames", type=J.int_in(1, 100), default=1, help="liveness: judge each still image as this many "
+                   "synthetic camera frames (the multi-frame decision) and report single frames beside it")
+    x.add_argument("--per-sample", action="store_true", help="liveness: list every sample's score and verdicts")
+    x.add_argument("--window", type=J.int_in(1, 20),
+                   help="liveness: judged frames a decision averages (default: liveness.frames)")
+    x.add_argument("--plot", help="liveness: write a PNG of the scores (bona fide vs attacks) and the levels")
     x.set_defaults(fn=cmd_eval)
     x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
-    x.add_argument("what", choices=["recognition", "pipeline", "soak", "api", "library"])
+    x.add_argument("what", choices=["recognition", "pipeline", "soak", "api", "liveness", "library"])
     x.add_argument("--images", help="folder of face images (default: ../shared/faces/public if present, "
                                     "else the demo photos)")
     x.add_argument("--repeat", type=J.int_in(1, 1000), default=3)
@@ -556,6 +666,14 @@ def build_parser() -> argparse.ArgumentParser:
     a = ls.add_parser("import", help="install a license file, a batch bundle or a revocation list")
     a.add_argument("file")
     x.set_defaults(fn=cmd_license)
+    x = sub.add_parser("calibrate", help="measure camera set-up figures").add_subparsers(dest="ccmd", required=True)
+    a = x.add_parser("nir", help="RGB -> NIR offset and scale from a person in front of both cameras "
+                                 "(prints the [liveness] lines for the config)")
+    a.add_argument("--rgb", help="RGB source (default: camera.kind/uri of the config)")
+    a.add_argument("--nir", help="NIR source (default: camera.second_kind/second_uri)")
+    a.add_argument("--frames", type=J.int_in(1, 100000), default=50, help="paired frames to use (default 50)")
+    a.add_argument("--seconds", type=J.float_in(0.1, 86400.0), default=30.0, help="give up reading after this long")
+    a.set_defaults(fn=cmd_calibrate_nir)
     x = sub.add_parser("serve", help="the v3-compatible HTTP API and the admin page (and the camera loop)")
     x.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
     x.add_argument("--port", type=J.int_in(1, 65535), help="port (default: serve.port, 8300)")

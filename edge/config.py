@@ -61,9 +61,9 @@ class EmbedConfig:
 
 @dataclass
 class RecognitionConfig:
-    # 0-100 score; 80 is the seed's 1:1 / 1:N threshold and maps to the embedder's own
-    # same-person point (dlib: Euclidean 0.6). Measured on lfw-dev: FAR 1.11 % at 80,
-    # 0.078 % at 85 (README "Scores, thresholds and measured accuracy").
+    # 0-100 score calibrated to 1:1 false-accept rates (edge/scores.py); 80 is the seed's
+    # threshold and its "FAR 1 in 10,000": measured on lfw-dev 1e-4 at 80 (FRR 24.7 %), 1e-3 at
+    # 70 (FRR 4.8 %). Larger libraries need more: README "Scores, thresholds and measured accuracy".
     threshold: float = 80.0
     top_k: int = 1
 
@@ -233,16 +233,81 @@ class DecisionConfig:
             raise _bad("decision.id_photo is required in verify mode")
 
 
+LIVENESS_PARTS = ("rgb", "nir", "depth", "action")
+LIVENESS_LEVELS = ("NONE", "LOW", "NORMAL", "HIGH")
+ACTIONS = ("blink", "open_mouth", "turn_left", "turn_right", "look_up", "look_down", "nod", "shake")
+
+
 @dataclass
-class LivenessConfig:
-    mode: str = "none"               # none = pass-through; the liveness stages plug in here
-    threshold: float = 0.8           # offline SDK: RGB / NIR / depth 0.8
-    attempts: int = 3                # failed checks in one pass before a spoof event
+class ActionLivenessConfig:
+    # capture SDK: the console recommends >= 3 actions in random order; its demos time out a
+    # step after 10-15 s (conditionTimeout); action_live.json: every *_threshold 0.5
+    count: int = 3
+    actions: list = field(default_factory=lambda: list(ACTIONS))
+    timeout: float = 10.0            # seconds per action
+    threshold: float = 0.5           # action confidence 0-1 (edge/liveness/action.py says how it is made)
+    identity_score: float = 80.0     # every step's face must still score this against the first (0-100)
 
     def validate(self):
-        _choice("liveness.mode", self.mode, ("none",))
-        _range("liveness.threshold", self.threshold, 0.0, 1.0)
+        _range("liveness.action.count", self.count, 1, len(ACTIONS))
+        if not self.actions or any(a not in ACTIONS for a in self.actions):
+            raise _bad(f"liveness.action.actions = {self.actions!r}; choose from {', '.join(ACTIONS)}")
+        _range("liveness.action.timeout", self.timeout, 0.5, 600.0)
+        _range("liveness.action.threshold", self.threshold, 0.0, 1.0)
+        _range("liveness.action.identity_score", self.identity_score, 0.0, 100.0)
+
+
+@dataclass
+class LivenessConfig:
+    # "none", or the checks that must all pass, joined by "+": the offline SDK's modes rgb,
+    # rgb+nir, rgb+depth, rgb+nir+depth (nir and depth alone too), plus "action" (a random
+    # challenge of FaceMesh-measured actions), e.g. "rgb+action"
+    mode: str = "none"
+    # the v3 API's liveness_control: NONE (scores reported, nothing refused) / LOW / NORMAL / HIGH,
+    # mapped per check to the thresholds in edge/liveness/levels.py (README "Liveness")
+    level: str = "NORMAL"
+    threshold: float = -1.0          # RGB threshold override (0-1); < 0 = the level's
+    nir_threshold: float = -1.0      # NIR / depth overrides; < 0 = the level's
+    depth_threshold: float = -1.0
+    # multi-frame: a track's liveness is the mean of its last `frames` judged frames (one model
+    # run per decision attempt, on that attempt's best frame). 2 = the two attempts a decision
+    # needs anyway (decision.vote): no added latency; 3 measured no better (README "Liveness")
+    frames: int = 2
+    attempts: int = 3                # failed checks in one pass before a spoof event
+    rgb_models: list = field(default_factory=lambda: ["minifasnet_v2", "minifasnet_v1se"])
+    # RGB -> NIR camera mapping, measured by `edge calibrate nir`: nir = rgb * nir_scale + nir_offset
+    nir_offset: list = field(default_factory=lambda: [0.0, 0.0])
+    nir_scale: float = 1.0
+    # depth pixels outside this range (millimetres) are holes; structured-light / ToF modules
+    # measure about 0.3-3 m
+    depth_min_mm: int = 200
+    depth_max_mm: int = 3000
+    action: ActionLivenessConfig = field(default_factory=ActionLivenessConfig)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return () if self.mode == "none" else tuple(self.mode.split("+"))
+
+    def validate(self):
+        parts = self.mode.split("+") if isinstance(self.mode, str) else [None]
+        if self.mode != "none" and (any(p not in LIVENESS_PARTS for p in parts) or len(set(parts)) != len(parts)):
+            raise _bad(f"liveness.mode = {self.mode!r}; \"none\" or checks joined by \"+\" from "
+                       f"{', '.join(LIVENESS_PARTS)} (e.g. \"rgb+nir\")")
+        _choice("liveness.level", self.level, LIVENESS_LEVELS)
+        for name in ("threshold", "nir_threshold", "depth_threshold"):
+            v = getattr(self, name)
+            if v != -1.0:
+                _range(f"liveness.{name}", v, 0.0, 1.0)
+        _range("liveness.frames", self.frames, 1, 20)
         _range("liveness.attempts", self.attempts, 1, 100)
+        if not self.rgb_models or not all(isinstance(m, str) and m for m in self.rgb_models):
+            raise _bad("liveness.rgb_models must list anti-spoof model ids")
+        if len(self.nir_offset) != 2 or not all(isinstance(v, (int, float)) for v in self.nir_offset):
+            raise _bad("liveness.nir_offset must be [dx, dy] in pixels")
+        _range("liveness.nir_scale", self.nir_scale, 0.1, 10.0)
+        _range("liveness.depth_min_mm", self.depth_min_mm, 0, 65535)
+        _range("liveness.depth_max_mm", self.depth_max_mm, self.depth_min_mm + 1, 65535)
+        self.action.validate()
 
 
 @dataclass

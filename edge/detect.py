@@ -176,3 +176,13 @@ def select(dets: list[Detection], min_face_size: int, max_num: int) -> list[Dete
     dets = [d for d in dets if min(d.box[2], d.box[3]) >= min_face_size]
     dets.sort(key=lambda d: -d.area)
     return dets[:max_num]
+
+
+def suppress(dets: list[Detection], iou: float) -> list[Detection]:
+    """One detection per face when several passes found it: the most confident one is kept."""
+    xyxy = lambda b: np.array([b[0], b[1], b[0] + b[2], b[1] + b[3]])
+    keep: list[Detection] = []
+    for d in sorted(dets, key=lambda d: -d.score):
+        if not keep or (iou_xyxy(xyxy(d.box), np.stack([xyxy(k.box) for k in keep])) <= iou).all():
+            keep.append(d)
+    return keep

@@ -1,8 +1,8 @@
 """Face embedders behind one interface, and the 0-100 score scale.
 
 An embedder turns an image plus the face's alignment points into a template: a float32 vector
-tagged with the model's id and version. Scores are 0-100 as the seed's; 80 is each model's own
-documented same-person point (dlib: Euclidean 0.6 between raw descriptors).
+tagged with the model's id and version. Scores are 0-100 as the seed's, calibrated per model to
+1:1 false-accept rates (``scores.py``; 80 = FAR 1e-4).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from . import align
 from . import errors as E
 from .models import cards
 from .models.registry import Geometry, Runtime, register
+from .scores import ScoreScale
 
 # ArcFace's standard 112x112 template for (eye image-left, eye image-right, nose, mouth l, mouth r)
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -32,13 +33,15 @@ class Template:
 
 
 class Embedder:
-    """Common part: score mapping from cosine of unit vectors, calibrated per model."""
+    """Common part: score mapping from cosine of unit vectors, calibrated per model (its card)."""
 
     crop = ""
 
     def __init__(self, card: dict, runtime: Runtime = Runtime(), flip: bool = True):
-        if "same_person_cosine" not in card.get("metric", {}):
-            raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card['id']} lacks metric.same_person_cosine")
+        metric = card.get("metric", {})
+        if "same_person_cosine" not in metric and not metric.get("calibration"):
+            raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card['id']} has neither metric.calibration nor "
+                              "metric.same_person_cosine: run `edge models calibrate`")
         self.card = card
         self.sess = cards.session(card, runtime)
         self.input_name = self.sess.get_inputs()[0].name
@@ -46,23 +49,29 @@ class Embedder:
         self.flip = flip
         # flip-averaged templates differ from plain ones, so they are a different "model"
         self.model = f"{card['id']}@{card.get('version', '1')}" + ("+flip" if flip else "")
-        self.same_person_cosine = float(card["metric"]["same_person_cosine"])
+        # flip-averaged templates have their own impostor distribution, so their own calibration
+        self.scale = ScoreScale(card, "flip" if flip else "single")
+        self.output = _embedding_output(card, self.sess)
 
     @property
     def dim(self) -> int:
         """Template length, from the model's declared output."""
-        return int(self.sess.get_outputs()[0].shape[-1])
+        return int(next(o for o in self.sess.get_outputs() if o.name == self.output).shape[-1])
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """The embedding output for a batch of prepared chips, one row per chip. A model exported
+        with a fixed batch of 1 (SFace) is run once per chip."""
+        x = np.ascontiguousarray(x, np.float32)
+        if self.sess.get_inputs()[0].shape[0] == 1 and len(x) > 1:
+            return np.concatenate([self.run(x[i:i + 1]) for i in range(len(x))])
+        return self.sess.run([self.output], {self.input_name: x})[0].reshape(len(x), -1)
 
     def score(self, cos: np.ndarray | float) -> np.ndarray | float:
-        """Cosine -> 0-100: the same-person cosine maps to 80, 1.0 to 100, 0 and below to 0."""
-        t = self.same_person_cosine
-        cos = np.asarray(cos, np.float64)
-        s = np.where(cos >= t, 80.0 + 20.0 * (cos - t) / (1.0 - t), 80.0 * np.clip(cos, 0, None) / t)
-        return np.clip(s, 0.0, 100.0) if s.ndim else float(np.clip(s, 0.0, 100.0))
+        """Cosine -> 0-100 through the card's calibration (``scores.ScoreScale``)."""
+        return self.scale.score(cos)
 
     def cosine_for_score(self, score: float) -> float:
-        t = self.same_person_cosine
-        return t + (score - 80.0) / 20.0 * (1.0 - t) if score >= 80 else score / 80.0 * t
+        return self.scale.cosine(score)
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -78,6 +87,19 @@ class Embedder:
         return Template(self.embed_chips(np.stack([chip, chip[:, ::-1]])).mean(0), self.model)
 
 
+def _embedding_output(card: dict, sess) -> str:
+    """The output holding the embedding: the card's ``embedding_output`` (a name or an index;
+    some models put the embedding second, after a normalised copy or a classifier), else the first."""
+    names = [o.name for o in sess.get_outputs()]
+    want = card.get("embedding_output", 0)
+    if isinstance(want, int) and not isinstance(want, bool) and 0 <= want < len(names):
+        return names[want]
+    if isinstance(want, str) and want in names:
+        return want
+    raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card['id']}: embedding_output {want!r} is not one of the "
+                      f"model's outputs ({', '.join(names)})")
+
+
 @register("embedder", "dlib")
 class DlibResNet(Embedder):
     size = 150
@@ -88,8 +110,7 @@ class DlibResNet(Embedder):
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """BGR uint8 chips (N, 150, 150, 3) -> raw 128-D descriptors."""
-        x = chips[..., ::-1].astype(np.float32).transpose(0, 3, 1, 2)
-        return self.sess.run(None, {self.input_name: np.ascontiguousarray(x)})[0].astype(np.float32)
+        return self.run(chips[..., ::-1].astype(np.float32).transpose(0, 3, 1, 2)).astype(np.float32)
 
 
 def arcface_chip(img: np.ndarray, five: np.ndarray, flags: int = cv2.INTER_LINEAR) -> np.ndarray:
@@ -100,23 +121,42 @@ def arcface_chip(img: np.ndarray, five: np.ndarray, flags: int = cv2.INTER_LINEA
 
 @register("embedder", "arcface")
 class ArcFace(Embedder):
-    """Any ArcFace-style ONNX embedder: 112x112 RGB, (x - 127.5) / 127.5, NCHW unless the card
-    says NHWC; the card gives ``metric.same_person_cosine``."""
+    """Any ArcFace-style ONNX embedder: the 112x112 five-point chip, RGB, (x - 127.5) / 127.5, NCHW;
+    the card may say NHWC or BGR in ``input.layout`` and other ``input.mean`` / ``input.std``."""
 
     size = 112
     crop = "ArcFace 5-point template, 112 px"
+    mean, std = 127.5, 127.5
 
     def __init__(self, card, runtime: Runtime = Runtime(), flip=True):
         super().__init__(card, runtime, flip)
-        self.nhwc = "NHWC" in card["input"].get("layout", "NCHW")
-        self.bgr = "BGR" in card["input"].get("layout", "RGB")
+        inp = card["input"]
+        self.nhwc = "NHWC" in inp.get("layout", "NCHW")
+        self.bgr = "BGR" in inp.get("layout", "RGB")
+        try:
+            self.mean, self.std = float(inp.get("mean", self.mean)), float(inp.get("std", self.std))
+        except (TypeError, ValueError):
+            raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card['id']}: input.mean / input.std must be numbers") \
+                from None
+        if not self.std > 0:
+            raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card['id']}: input.std must be above 0")
 
     def chip(self, img, dlib5, five):
         return arcface_chip(img, five)
 
     def embed_chips(self, chips):
         x = chips if self.bgr else chips[..., ::-1]
-        x = (x.astype(np.float32) - 127.5) / 127.5
-        if not self.nhwc:
-            x = x.transpose(0, 3, 1, 2)
-        return self.sess.run(None, {self.input_name: np.ascontiguousarray(x)})[0].reshape(len(chips), -1)
+        x = (x.astype(np.float32) - self.mean) / self.std
+        return self.run(x if self.nhwc else x.transpose(0, 3, 1, 2))
+
+
+@register("embedder", "sface")
+class SFace(ArcFace):
+    """OpenCV Zoo's SFace the way OpenCV's ``FaceRecognizerSF`` feeds it: ``alignCrop`` is the
+    same least-squares similarity onto the same five-point 112x112 template with bilinear
+    sampling (``arcface_chip``); ``feature`` is ``blobFromImage(chip, 1, (112, 112), 0,
+    swapRB=True)``: RGB, 0-255 unscaled, NCHW, one face per run (the published file's batch is 1).
+    Its card gives OpenCV's LFW cosine point (0.363) until `edge models calibrate` measures one."""
+
+    crop = "ArcFace 5-point template, 112 px (FaceRecognizerSF.alignCrop)"
+    mean, std = 0.0, 1.0

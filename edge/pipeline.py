@@ -52,6 +52,7 @@ class TrackState:
     spoof_sent: bool = False
     prompt_key: str | None = None
     prompt_ts: float = -math.inf
+    live: dict = field(default_factory=dict)    # the liveness stage's per-track memory
     library_gen: int = -1               # library generation of the latest recognition attempt
     retry: int = 0                      # prompt attempts left after the library changed
 
@@ -75,14 +76,14 @@ class Pipeline:
         from .license import require
 
         require(cfg, "modes", cfg.decision.mode)
-        if cfg.liveness.mode != "none":
-            require(cfg, "liveness", cfg.liveness.mode)
+        for part in cfg.liveness.parts:             # each check of e.g. "rgb+nir" must be licensed
+            require(cfg, "liveness", part)
         self.cfg = cfg
         self.engine = engine
         self.analyzer = engine.analyzer
         self.dc = cfg.decision
         self.tracker = Tracker(cfg.track.iou_match, cfg.track.max_miss, cfg.detect.max_detect_num)
-        self.liveness = liveness or L.make(cfg.liveness)
+        self.liveness = liveness or L.make(cfg, self.analyzer)
         self.emit = emit or (lambda ev: None)
         self.wall = wall_clock
         self.threshold = self.dc.threshold if self.dc.threshold >= 0 else cfg.recognition.threshold
@@ -134,9 +135,10 @@ class Pipeline:
         st = self.states.get(t.id)
         if st is None:
             st = self.states[t.id] = TrackState(first_ts=t.first_ts)
+        events = self._observe_liveness(t, st, img, frame)
         q = Q.assess(img, t.face, self.cfg.quality, rgb=frame.camera != "nir")
         if not q.ok:
-            return self._prompt(t, st, q, frame)
+            return events + self._prompt(t, st, q, frame)
         st.good += 1
         cam = self.cfg.camera
         paired = orient(frame.paired, cam.rotate, cam.mirror) if frame.paired is not None else None
@@ -148,27 +150,40 @@ class Pipeline:
             st.retry, st.library_gen = self.dc.vote_window, self.library_gen
         slow = (st.decided is not None or st.unknown_sent) and not st.retry
         if st.good < self.dc.min_frames or (slow and frame.ts - st.last_attempt < self.dc.recheck):
+            return events
+        return events + self._attempt(t, st, frame)
+
+    def _observe_liveness(self, t: Track, st: TrackState, img: np.ndarray, frame: Frame) -> list[dict]:
+        """Every tracked frame goes to the liveness stage first (an action challenge needs the
+        turned heads the quality gate refuses); it answers with prompts to show."""
+        observe = getattr(self.liveness, "observe", None)
+        if observe is None or st.decided is not None:
             return []
-        return self._attempt(t, st, frame)
+        prompts = observe(Frame(img, frame.ts, frame.index, frame.camera), t.face, st.live, self.cfg.camera.mirror)
+        self.stats.prompts += len(prompts)
+        return [self._event("prompt", t, frame, liveness="action", **p) for p in prompts]
 
     # ---- recognition and votes ---------------------------------------------------------------
     def _attempt(self, t: Track, st: TrackState, frame: Frame) -> list[dict]:
         best = st.candidates[0]
         st.candidates = []
         st.last_attempt = frame.ts
-        st.library_gen = self.library_gen
-        st.retry = max(0, st.retry - 1)
-        live = self.liveness(Frame(best.image, best.ts, frame.index, frame.camera, best.paired), best.face)
-        if not live.passed:
+        if st.spoof_sent:               # a spoof stays one for the rest of the pass: no decision
+            return []
+        live = self.liveness(Frame(best.image, best.ts, frame.index, frame.camera, best.paired), best.face, st.live)
+        if not live.passed and not live.pending:
             st.spoof_fails += 1
             if st.spoof_fails >= self.cfg.liveness.attempts and not st.spoof_sent:
                 st.spoof_sent = True
                 self.stats.spoof += 1
-                return [self._event("spoof", t, frame, liveness={"kind": live.kind, "score": round(live.score, 4)})]
+                return [self._event("spoof", t, frame, liveness={"kind": live.kind, "score": round(live.score, 4),
+                                                                 **live.detail})]
             return []
-        # recognise on the very frame that passed liveness
+        # recognise the very frame liveness judged
         unit = self.analyzer.template(best.image, best.face).unit
         self.stats.recognitions += 1
+        st.library_gen = self.library_gen
+        st.retry = max(0, st.retry - 1)
         if self.id_unit is not None:
             score = round(float(self.engine.embedder.score(float(np.dot(unit, self.id_unit)))), 2)
             res = {"match": score >= self.threshold, "user_id": "id_photo" if score >= self.threshold else None,
@@ -177,6 +192,8 @@ class Pipeline:
             res = self.engine.identify_template(unit, self.dc.groups or None, 2, self.threshold)
         top = res["user_list"][0] if res["user_list"] else None
         st.votes = (st.votes + [(res["user_id"], top["score"] if top else 0.0, top or {})])[-self.dc.vote_window:]
+        if live.pending:                # recognised and voted; nothing decided before liveness has decided
+            return []
         counts = Counter(u for u, _, _ in st.votes if u is not None)
         winner, n = counts.most_common(1)[0] if counts else (None, 0)
         live_d = {"kind": live.kind, "score": round(live.score, 4)}
@@ -246,7 +263,7 @@ class Pipeline:
 
     def _ended(self, t: Track, frame: Frame) -> list[dict]:
         st = self.states.pop(t.id, None)
-        if st and st.decided is None and not st.unknown_sent and st.votes:
+        if st and st.decided is None and not st.unknown_sent and not st.spoof_sent and st.votes:
             return [self._unknown(t, st, frame)]
         return []
 

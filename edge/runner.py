@@ -23,6 +23,7 @@ from .systemd import Notifier
 log = logging.getLogger("edge.run")
 LOG_STATUS_EVERY = 10.0   # seconds between status lines when stderr is not a terminal
 LICENSE_RECHECK = 600.0   # seconds between license checks while running (expiry, clock)
+MAX_FPIR = 0.01           # warn above this chance that a stranger matches someone (README per-size table)
 # without systemd's watchdog, `edge run` itself exits non-zero when its loop has not iterated
 # for this long (an iteration normally takes < 0.5 s: the frame wait times out at 0.5 s), so a
 # supervisor (docker's restart policy, a shell loop) restarts it; systemd's WatchdogSec (30 s in
@@ -80,13 +81,35 @@ def check_groups(cfg: Config, engine) -> None:
                               "the config", http_code=223100) from None
 
 
+def warn_fpir(cfg: Config, engine) -> float | None:
+    """Log a warning when the configured threshold lets a stranger match someone in the searched
+    library more often than MAX_FPIR (the calibrated 1:1 rate grows with every enrolled user);
+    returns the expected rate."""
+    from .scores import expected_fpir, threshold_for
+
+    thr = cfg.decision.threshold if cfg.decision.threshold >= 0 else cfg.recognition.threshold
+    lib = engine.library
+    groups = cfg.decision.groups or [None]
+    users = sum(lib.count(g)["users"] for g in groups)
+    scale = engine.embedder.scale
+    fpir = expected_fpir(scale, thr, users)
+    if fpir is not None and fpir > MAX_FPIR:
+        log.warning("threshold %g with %d enrolled users: a stranger would match someone %.1f %% of the time "
+                    "(expected from the embedder's 1:1 calibration); threshold %g keeps it under %g %% (README "
+                    "\"Scores, thresholds and measured accuracy\")", thr, users, 100 * fpir,
+                    threshold_for(scale, users, MAX_FPIR), 100 * MAX_FPIR)
+    return fpir
+
+
 class Runner:
     def __init__(self, cfg: Config, engine, source: S.Source, dispatcher: O.Dispatcher | None = None,
                  status_every: float = 1.0, on_status=None, on_frame=None, notifier: Notifier | None = None):
         self.cfg = cfg
+        self.expected_fpir = None
         if cfg.decision.mode != "verify":
             engine.library.check_structure()   # the service starts: the database, once
             check_groups(cfg, engine)
+            self.expected_fpir = warn_fpir(cfg, engine)
         self.dispatcher = dispatcher if dispatcher is not None else O.build(cfg)
         self.pipeline = Pipeline(cfg, engine, emit=self.dispatcher.publish)
         cam = cfg.camera

@@ -170,6 +170,9 @@ def run(what: str, cfg: Config, args) -> dict:
         from .bench_pipeline import pipeline
         return pipeline(cfg, getattr(args, "images", None), getattr(args, "threads", 1), getattr(args, "users", 0),
                         getattr(args, "config", None))
+    if what == "liveness":
+        from .bench_liveness import liveness
+        return liveness(cfg, getattr(args, "images", None), getattr(args, "repeat", 3))
     if what == "library":
         from .bench_library import library
         return library(cfg, getattr(args, "images", None), rounds=getattr(args, "rounds", 5), size=max(sizes))

@@ -23,6 +23,9 @@ class Actor:
     end: tuple[float, float]           # face centre at `leave - 1`
     face_px: int = 130                 # face box size on screen
     name: str = ""
+    # "head": a soft head-shaped cut-out of the photo (a person); "whole": the whole photo as a
+    # rectangle (a photo or phone screen held up to the camera, edges and all)
+    shape: str = "head"
     _cut: tuple | None = field(default=None, repr=False)
 
     def centre(self, i: int) -> np.ndarray:
@@ -48,6 +51,15 @@ def cutout(img: np.ndarray, box, face_px: int) -> tuple[np.ndarray, np.ndarray, 
     return patch, mask[..., None], np.array([side / 2, side / 2])
 
 
+def whole(img: np.ndarray, box, face_px: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole photo scaled so the face is ``face_px``, opaque, and the face centre in it: a
+    presentation attack keeps what the camera saw around the face (a phone's bezel, a hand)."""
+    x, y, w, h = box
+    k = face_px / max(w, h)
+    patch = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    return patch, np.ones(patch.shape[:2] + (1,), np.float32), np.array([(x + w / 2) * k, (y + h / 2) * k])
+
+
 def background(size=(640, 480), seed: int = 7) -> np.ndarray:
     """A lit corridor-like backdrop: vertical gradient plus fixed texture (not a flat colour, so
     the detector sees something other than faces)."""
@@ -69,7 +81,7 @@ class Scene:
         self.bg = background(size)
         for a in actors:
             img = I.load(a.photo)
-            a._cut = cutout(img, find_face(img), a.face_px)
+            a._cut = (cutout if a.shape == "head" else whole)(img, find_face(img), a.face_px)
 
     def frame(self, i: int) -> np.ndarray:
         out = self.bg.astype(np.float32)
@@ -79,10 +91,10 @@ class Scene:
                 continue
             patch, mask, c = a._cut
             x0, y0 = (a.centre(i) - c).round().astype(int)
-            s = patch.shape[0]
+            sh, sw = patch.shape[:2]
             # clip the patch to the frame: people walk in from the edges
             px0, py0 = max(0, -x0), max(0, -y0)
-            px1, py1 = min(s, w - x0), min(s, h - y0)
+            px1, py1 = min(sw, w - x0), min(sh, h - y0)
             if px1 <= px0 or py1 <= py0:
                 continue
             region = out[y0 + py0:y0 + py1, x0 + px0:x0 + px1]

@@ -7,6 +7,7 @@ from edge import config as C
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 PUBLIC = SHARED / "faces" / "public"
 LFW = SHARED / "faces" / "lfw-dev"
+DISTRACTORS = SHARED / "faces" / "lfw-distractors"
 IDENTITIES = ["alex_lacamoire", "biden", "kit_harington", "lin_manuel_miranda", "obama", "rose_leslie"]
 
 
@@ -31,6 +32,34 @@ def models_dir():
 
         build(d, quiet=True)
     return d
+
+
+@pytest.fixture(scope="session")
+def lfw_subset(tmp_path_factory):
+    """A small open-set data set for the evaluation tests: 60 lfw-dev people x 6 photos and 80
+    lfw-distractors, linked (not copied) into a temporary folder, and an EDGE_HOME whose
+    evaluation cache those tests share, so each photo is embedded once per run."""
+    root = tmp_path_factory.mktemp("lfw_subset")
+    people, strangers = root / "people", root / "strangers"
+    for person in sorted(p for p in LFW.iterdir() if p.is_dir())[:60]:
+        (people / person.name).mkdir(parents=True)
+        for f in sorted(person.iterdir())[:6]:
+            (people / person.name / f.name).symlink_to(f)
+    strangers.mkdir()
+    for f in sorted(DISTRACTORS.iterdir())[:80]:
+        (strangers / f.name).symlink_to(f)
+    return people, strangers, root / "home"
+
+
+@pytest.fixture(scope="session")
+def antispoof_models(models_dir):
+    """The MiniFASNet anti-spoof models, installed from ../shared/models as `edge models import`
+    does on an air-gapped device (converted on the first run)."""
+    if not (models_dir / "minifasnet_v1se.json").is_file():
+        from edge.models.fetch import import_folder
+
+        import_folder(SHARED / "models", models_dir, ["minifasnet"])
+    return models_dir
 
 
 @pytest.fixture

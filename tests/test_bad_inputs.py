@@ -384,6 +384,7 @@ BAD_ARGUMENT = {
     "models fetch": (["nosuch"], E.PARARM_ERROR),
     "models import": ([MISSING], E.FILE_NOT_EXIST),
     "models catalogue": (["extra"], E.PARARM_ERROR),
+    "models calibrate": (["dlib_resnet", MISSING], E.FILE_NOT_EXIST),
     "detect": ([MISSING + ".jpg"], E.FILE_NOT_EXIST),
     "compare": ([str(OBAMA), MISSING + ".jpg"], E.FILE_NOT_EXIST),
     "identify": ([str(OBAMA), "--group", "no such"], E.PARARM_ERROR),
@@ -420,6 +421,7 @@ BAD_ARGUMENT = {
     "api key list": (["extra"], E.PARARM_ERROR),
     "doctor": (["--root", MISSING], E.FILE_NOT_EXIST),
     "models quantize": (["--images", MISSING], E.FILE_NOT_EXIST),
+    "calibrate nir": (["--rgb", MISSING, "--nir", MISSING], E.FILE_NOT_EXIST),
 }
 
 

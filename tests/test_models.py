@@ -5,6 +5,7 @@ from edge import config as C
 from edge.models import build as B
 from edge.models import cards
 from tests.conftest import IDENTITIES, SHARED, photos
+from tests.helpers import SMALL_LIBRARY_THRESHOLD
 
 
 def test_build_is_idempotent_and_cards_are_complete(models_dir):
@@ -35,6 +36,6 @@ def test_yunet_detector_adapter(models_dir, tmp_path):
         e.user_add(str(photos(ident)[0]), ident, "g")
     for ident in IDENTITIES:
         for f in photos(ident)[1:]:
-            assert e.identify(str(f))["user_id"] == ident, f.name
+            assert e.identify(str(f), threshold=SMALL_LIBRARY_THRESHOLD)["user_id"] == ident, f.name
     assert e.detect(str(SHARED / "faces" / "public" / "multi" / "two_people.jpg"))["face_num"] == 2
     e.close()

@@ -649,22 +649,42 @@ class FaceLibrary:
                 key = None
             # several faces per user: look a little deeper so top_k distinct users come back
             D, I = self.index.search(unit, top_k * self.max_faces_per_user, allowed, key)
-            best: dict[str, dict] = {}
+            ids = [int(f) for f in I]
             with tx(self.db, "DEFERRED"):        # every hit read back from one snapshot
-                for cos, fid in zip(D, I):
-                    row = self.db.execute(f"SELECT f.user_id, f.face_token, u.user_info, {mac_ok('faces', 'f')} AND "
-                                          f"{mac_ok('users', 'u')} FROM faces f JOIN users u ON u.user_id=f.user_id "
-                                          "WHERE f.face_id=?", (int(fid),)).fetchall()
-                    row = self._verified(row, "faces/users")[0] if row else None
+                rows = {fid: (uid, tok, info) for fid, uid, tok, info in self._verified(self.db.execute(
+                    f"SELECT f.face_id, f.user_id, f.face_token, u.user_info, {mac_ok('faces', 'f')} AND "
+                    f"{mac_ok('users', 'u')} FROM faces f JOIN users u ON u.user_id=f.user_id WHERE f.face_id IN "
+                    f"({','.join('?' * len(ids))})", ids).fetchall(), "faces/users")} if ids else {}
+                best: dict[str, dict] = {}
+                for cos, fid in zip(D, ids):
+                    row = rows.get(fid)
                     if row is None or row[0] in best:
                         continue      # deleted since the index was caught up: never returned
                     best[row[0]] = {"user_id": row[0], "face_token": row[1], "cosine": float(cos), "user_info": row[2]}
-                    if len(best) >= top_k:
-                        break
-                out = list(best.values())
+                out = self._by_mean_template(unit, best)[:top_k]
                 for r in out:
                     r["groups"] = [g for (g,) in self._groups_of(r["user_id"]) if not groups or g in groups]
         return out
+
+    def _by_mean_template(self, unit: np.ndarray, users: dict[str, dict]) -> list[dict]:
+        """Users best first, a user with several faces scored by the cosine to their mean template
+        (the normalised mean of their unit templates), not by their best face: on lfw-dev with 3 or
+        5 enrolment photos that misses 7.1 / 3.9 % of people instead of 10.2 / 9.1 % at the same
+        1 % false-positive rate (`edge eval multiphoto`, README "Several photos per user"). A user
+        with one face scores as before; ``face_token`` stays the user's closest face."""
+        if users:
+            # the templates of the candidates that have more than one face, in one query
+            rows = self.db.execute(
+                f"SELECT face_id, user_id, template FROM faces WHERE model=? AND user_id IN (SELECT user_id FROM faces "
+                f"WHERE model=? AND user_id IN ({','.join('?' * len(users))}) GROUP BY user_id HAVING COUNT(*) > 1)",
+                (self.model, self.model, *users)).fetchall()
+            faces: dict[str, list[np.ndarray]] = {}
+            for fid, uid, blob in rows:
+                plain = self.sealer.open(blob, "template", fid, uid)
+                faces.setdefault(uid, []).append(_unit(np.frombuffer(plain, np.float32)))
+            for uid, units in faces.items():
+                users[uid]["cosine"] = float(_unit(np.mean(units, 0)) @ np.asarray(unit, np.float32).ravel())
+        return sorted(users.values(), key=lambda r: -r["cosine"])
 
     @_guarded
     def face_unit(self, face_token: str) -> np.ndarray | None:

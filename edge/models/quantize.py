@@ -183,8 +183,26 @@ def quantize(cfg, images_dir: Path | None = None, force: bool = False, progress=
                 q["adapter"] = _legacy_adapter(card)
             cards.write_card(md, q)
     for mid in ids:
+        _follow_metric(md, mid)
         out.append(cards.read_card(cards.card_path(md, mid + SUFFIX)))
     return out
+
+
+def _follow_metric(md: Path, mid: str) -> None:
+    """An int8 card scores as its float card does: a calibration the float card received after
+    quantising (`edge models build`, `edge models calibrate`) is carried over without quantising
+    again; one measured on the int8 model itself (``by: "site"``) stays."""
+    f = cards.read_card(cards.card_path(md, mid))
+    q = cards.read_card(cards.card_path(md, mid + SUFFIX))
+    if "metric" not in f:
+        return
+    metric = copy.deepcopy(f["metric"])
+    own = {v: c for v, c in ((q.get("metric") or {}).get("calibration") or {}).items()
+           if isinstance(c, dict) and c.get("by") == "site"}
+    if own:
+        metric.setdefault("calibration", {}).update(own)
+    if q.get("metric") != metric:
+        cards.write_card(md, {k: v for k, v in q.items() if not k.startswith("_")} | {"metric": metric})
 
 
 def _up_to_date(md: Path, mid: str) -> bool:

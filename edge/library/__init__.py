@@ -61,15 +61,22 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _guarded(fn):
-    """SQLite and sealing failures become the documented DB error; a damaged database is set aside."""
+    """SQLite and sealing failures become the documented DB error; a damaged database is set aside.
+
+    Under the library's lock: the camera loop and the HTTP API's threads share one connection,
+    and a statement that calls the Python MAC function (``edge_mac``) holds the connection's
+    mutex while it waits for the GIL, so another thread binding parameters on the same
+    connection while holding the GIL froze the whole process (``edge serve --camera``, an
+    enrolment through the API while a face was in view)."""
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
-        if self._broken is not None:
-            raise self._broken
-        try:
-            return fn(self, *args, **kwargs)
-        except (sqlite3.Error, sealing.Damaged) as e:
-            raise self._fail(e) from None
+        with self._lock:
+            if self._broken is not None:
+                raise self._broken
+            try:
+                return fn(self, *args, **kwargs)
+            except (sqlite3.Error, sealing.Damaged) as e:
+                raise self._fail(e) from None
     return wrapper
 
 
@@ -102,7 +109,8 @@ class FaceLibrary:
     # ---- plumbing -------------------------------------------------------------------------
     @property
     def generation(self) -> int:
-        return self._meta_int("generation")
+        with self._lock:
+            return self._meta_int("generation")
 
     @property
     def readonly(self) -> bool:

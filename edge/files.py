@@ -2,6 +2,8 @@
 owner-only files and directories everything under EDGE_HOME is made of."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
 
@@ -63,3 +65,16 @@ def private_file(path: Path) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+@contextlib.contextmanager
+def locked(lock_path: Path):
+    """An exclusive ``flock`` on ``lock_path`` for a read-modify-write of a small file that
+    several processes change (``edge api key add`` run twice at once kept only one key)."""
+    private_dir(Path(lock_path).parent, tighten=False)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)          # closing drops the lock

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import errors as E
-from ..files import write_atomic
+from ..files import locked, write_atomic
 
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 KEY_ID_BYTES = 6
@@ -143,7 +143,7 @@ class KeyStore:
             raise E.EdgeError(E.PARARM_ERROR, f"--qps {qps}: use 0.1..100000")
         if daily_limit is not None and daily_limit < 0:
             raise E.EdgeError(E.PARARM_ERROR, f"--daily-limit {daily_limit}: use 0 (no limit) or more")
-        with self._lock:
+        with self._lock, locked(self.path.with_suffix(".lock")):
             raw = _read_json(self.path, {"keys": []})
             if any(k["api_key"] == api_key for k in raw["keys"]):
                 raise E.EdgeError(E.RECORD_ALREADY_EXIST, f"API key {api_key} already exists")
@@ -158,7 +158,7 @@ class KeyStore:
         return api_key, secret
 
     def delete(self, api_key: str) -> None:
-        with self._lock:
+        with self._lock, locked(self.path.with_suffix(".lock")):
             raw = _read_json(self.path, {"keys": []})
             keep = [k for k in raw["keys"] if k["api_key"] != api_key]
             if len(keep) == len(raw["keys"]):

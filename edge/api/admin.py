@@ -23,6 +23,7 @@ from starlette.templating import Jinja2Templates
 from .. import errors as E
 from .. import image as I
 from . import i18n
+from .auth import Busy
 from .envelope import ApiError
 from .live import MAX_FPS
 from .service import admin_enrol
@@ -117,10 +118,11 @@ async def login(request: Request):
         return page(request, "refused.html", {"message": "csrf_refused"}, status=403)
     who = request.client.host if request.client else "?"
     user, password = str(f.get("username", "")), str(f.get("password", ""))
-    if st.token_throttle.blocked("admin|" + who):
+    try:
+        ok = await st.secret_checks.run("admin|" + who, st.admin.check, user, password)
+    except Busy:
         return page(request, "login.html", {"error": "login_blocked", "login_csrf": f.get("csrf"),
                                             "configured": True}, status=429)
-    ok = await run_in_threadpool(st.admin.check, user, password)
     if not ok:
         st.token_throttle.failed("admin|" + who)
         return page(request, "login.html", {"error": "login_failed", "login_csrf": f.get("csrf"),

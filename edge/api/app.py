@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, RedirectResponse, StreamingRespons
 from .. import errors as E
 from ..outputs.broadcast import Broadcast
 from . import schemas as S
-from .auth import AdminAccount, KeyStore, Throttle, TokenError, Tokens
+from .auth import AdminAccount, Busy, KeyStore, SecretChecks, Throttle, TokenError, Tokens
 from .device import Device
 from .envelope import ApiError, body, error_response
 from .limits import Limits
@@ -48,6 +48,7 @@ class State:
     admin: AdminAccount
     sessions: object = None
     token_throttle: Throttle = field(default_factory=Throttle)
+    secret_checks: SecretChecks = None      # scrypt checks, one at a time (token endpoint, login)
     unexpected: int = 0         # failures no handler foresaw (tests assert none)
 
 
@@ -220,9 +221,11 @@ def create_app(cfg, engine=None, *, camera: bool = False, source=None, clock=tim
         log.error("unexpected failure on %s", request.url.path, exc_info=exc)
         return error_response(ApiError(222302, f"unexpected {type(exc).__name__}"), request.url.path)
 
-    def token(request: Request, grant_type: str | None = None, client_id: str | None = None,
-              client_secret: str | None = None):
-        return _token(state, request, grant_type, client_id, client_secret)
+    state.secret_checks = SecretChecks(state.token_throttle)
+
+    async def token(request: Request, grant_type: str | None = None, client_id: str | None = None,
+                    client_secret: str | None = None):
+        return await _token(state, request, grant_type, client_id, client_secret)
 
     for method in ("GET", "POST"):       # the SDKs GET it; the seed's curl example POSTs
         app.add_api_route("/oauth/2.0/token", token, methods=[method], response_model=S.TokenOut,
@@ -263,7 +266,7 @@ def create_app(cfg, engine=None, *, camera: bool = False, source=None, clock=tim
     return app
 
 
-def _token(state: State, request: Request, grant_type, client_id, client_secret):
+async def _token(state: State, request: Request, grant_type, client_id, client_secret):
     def fail(status, error, desc):
         return JSONResponse({"error": error, "error_description": desc}, status_code=status)
 
@@ -273,10 +276,15 @@ def _token(state: State, request: Request, grant_type, client_id, client_secret)
         return fail(400, "unsupported_grant_type", "only grant_type=client_credentials is supported")
     if not client_id or not client_secret:
         return fail(400, "invalid_request", "client_id and client_secret are required")
-    who = f"{request.client.host if request.client else '?'}|{client_id}"
-    if state.token_throttle.blocked(who):
+    # failures are counted per address (README): counted per address and client id, a spray of
+    # made-up client ids was never throttled
+    who = request.client.host if request.client else "?"
+    try:
+        key = await state.secret_checks.run(who, state.keys.verify, client_id, client_secret)
+    except Busy as e:
+        if e.reason == "busy":
+            return fail(429, "invalid_client", "the device is busy checking other credentials: retry in a moment")
         return fail(401, "invalid_client", "too many failed attempts: wait a minute")
-    key = state.keys.verify(client_id, client_secret)
     if key is None:
         state.token_throttle.failed(who)
         return fail(401, "invalid_client", "unknown client id or wrong client secret")

@@ -88,7 +88,12 @@ class BlazeFace:
         self.size = int(card["input"]["shape"][2])
         self.geometry = Geometry.from_card(card, "whole frame, letterboxed to a square")
         a = card["anchors"]
+        if not all(isinstance(v, int) and v > 0 for v in [*a["strides"], a["per_cell"]]):
+            raise ValueError(f"anchors {a!r}: strides and per_cell must be positive whole numbers")
         self.anchors = _ssd_anchors(self.size, a["strides"], a["per_cell"])
+        n = self.sess.get_outputs()[0].shape[1]
+        if isinstance(n, int) and n != len(self.anchors):
+            raise ValueError(f"anchors {a!r} give {len(self.anchors)} anchors; the model has {n}")
         self.input_name = self.sess.get_inputs()[0].name
 
     def __call__(self, img: np.ndarray, score_thr: float, nms_iou: float) -> list[Detection]:

@@ -30,11 +30,34 @@ def read_card(path: str | os.PathLike) -> dict:
         card = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {path} is unreadable ({e}): run `edge models build`")
+    if not isinstance(card, dict):
+        raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {path} is not a JSON object: run `edge models build`")
     for key in ("id", "file", "sha256", "input", "outputs"):
         if key not in card:
             raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {path} lacks '{key}'")
+    _check_shape(card, path)
     card["_dir"] = str(path.parent)
     return card
+
+
+# the fields every adapter reads, with the type each must have (a card edited by hand or damaged
+# on disk answered "unexpected error (TypeError …)" before)
+_TYPES = {("id",): str, ("file",): str, ("sha256",): str, ("kind",): str, ("adapter",): str, ("input",): dict,
+          ("outputs",): dict, ("input", "shape"): list, ("input", "layout"): str, ("metric",): dict,
+          ("metric", "calibration"): dict, ("anchors",): dict, ("anchors", "strides"): list}
+
+
+def _check_shape(card: dict, path: Path) -> None:
+    for keys, kind in _TYPES.items():
+        v, parent = card, None
+        for k in keys:
+            parent, v = v, v.get(k) if isinstance(v, dict) else None
+        if v is None or not isinstance(parent, dict):
+            continue          # optional, or its parent is checked on its own
+        if not isinstance(v, kind) or (kind is str and not v):
+            raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {path}: '{'.'.join(keys)}' must be a "
+                              f"{'non-empty text' if kind is str else kind.__name__}, not {v!r:.40}: run "
+                              "`edge models build` (or register the model again)")
 
 
 def model_file(card: dict) -> Path:

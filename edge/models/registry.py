@@ -101,10 +101,15 @@ def create(card: dict, runtime: Runtime, role: str, **options):
                           "model id in the configuration")
     name = card.get("adapter") or _legacy_adapter(dict(card, kind=role))
     known = adapters(role)
-    if name not in known:
+    if not isinstance(name, str) or name not in known:
         raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card.get('id')}: unknown {role} adapter {name!r} "
                           f"(known: {', '.join(sorted(known))})")
-    return known[name](card, runtime, **options)
+    try:
+        return known[name](card, runtime, **options)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as e:
+        # a field the adapter needs is missing or of the wrong kind (edited or damaged card)
+        raise E.EdgeError(E.MODEL_IS_EMPTY, f"model card {card.get('id')} is malformed ({type(e).__name__}: "
+                          f"{e}): run `edge models build`, or register the model again") from None
 
 
 def load(models_dir: Path, model_id: str, runtime: Runtime, role: str, **options):

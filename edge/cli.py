@@ -205,9 +205,22 @@ def cmd_export(args):
     items = lib.export_templates(args.group)
     data = {"model": items[0]["model"] if items else None, "faces": items}
     if args.output:
-        Path(args.output).write_text(json.dumps(data))
+        _write_output(args.output, json.dumps(data).encode())
         return {"exported": len(items), "file": args.output}
     return data
+
+
+def _write_output(path: str, data: bytes) -> None:
+    """A file the user asked for (templates, attendance: personal data), owner-only and whole:
+    a full disk left a truncated backup behind before."""
+    from .files import write_atomic
+
+    out = Path(path)
+    if not out.parent.is_dir():
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"cannot write {out}: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise E.EdgeError(E.PARARM_ERROR, f"cannot write {out}: it is a folder; give a file name")
+    write_atomic(out, data, 0o600)
 
 
 def cmd_import_templates(args):
@@ -298,7 +311,7 @@ def cmd_attendance_export(args):
     att = Attendance(path, cfg.attendance)
     try:
         if args.output:
-            Path(args.output).write_text(att.csv(since), encoding="utf-8")
+            _write_output(args.output, att.csv(since).encode("utf-8"))
             return {"file": args.output, "rows": len(att.rows(since))}
         return {"rows": att.rows(since)}
     finally:

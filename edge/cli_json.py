@@ -83,8 +83,15 @@ def unexpected(exc: BaseException, verbose: bool) -> E.EdgeError:
     if verbose:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     what = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, OSError) and exc.errno == errno_.ENOSPC:
-        code, hint = E.DB_OP_FAILED, "the disk is full: free space and retry"
+    if isinstance(exc, OSError) and exc.errno in (errno_.ENOSPC, errno_.EDQUOT, errno_.EFBIG):
+        code, hint = E.DB_OP_FAILED, "the disk is full (or a quota or file size limit was reached): free space and retry"
+    elif isinstance(exc, OSError) and exc.filename is not None:
+        # a path the user gave (or configured) that cannot be used: say which and why, as the
+        # documented error, not as something unexpected
+        missing = exc.errno in (errno_.ENOENT, errno_.ENOTDIR)
+        return E.EdgeError(E.FILE_NOT_EXIST if missing else E.SYSTEM_ERROR,
+                           f"cannot use {exc.filename}: {exc.strerror or exc}: check the path"
+                           + ("" if missing else " and its permissions"))
     elif isinstance(exc, sqlite3.Error):
         code, hint = E.DB_OP_FAILED, "the database failed"
     elif isinstance(exc, MemoryError):

@@ -43,5 +43,8 @@ def error_response(err: ApiError, path: str = "") -> JSONResponse:
     lid = log_id()
     # the client gets the seed's message; the sentence saying what went wrong is logged under
     # the same log_id, so an integrator's report can be matched with the device's log
-    log.info("log_id %d %s: error %d %s", lid, path, err.code, err.detail)
+    # a system error (no model pack, a full disk, a damaged library) is the installer's to fix:
+    # logged where `edge serve`'s default level shows it; a client's own mistakes stay at INFO
+    log.log(logging.WARNING if err.code == E.SYSTEM_ERROR_HTTP else logging.INFO,
+            "log_id %d %s: error %d %s", lid, path, err.code, err.detail)
     return JSONResponse(body(err.code, None, E.v3_message(err.code, err.field), lid), status_code=err.status)

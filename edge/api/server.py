@@ -2,7 +2,11 @@
 when asked (``--camera`` / ``serve.camera``). SIGTERM / Ctrl-C stop both cleanly."""
 from __future__ import annotations
 
+import errno
+import json
 import logging
+import socket
+import sys
 
 from .. import errors as E
 
@@ -32,10 +36,44 @@ def serve(cfg, host: str | None = None, port: int | None = None, camera: bool | 
                             ssl_certfile=sc.tls_cert or None, ssl_keyfile=sc.tls_key or None,
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
+    # bound here, not by uvicorn: its bind failure is sys.exit(3) with no JSON error (a busy port,
+    # an address this machine does not have)
+    sock = listen(host, port)
+    scheme = "https" if sc.tls_cert else "http"
+    shown = f"[{host}]" if ":" in host else host
+    print(json.dumps({"level": "INFO", "logger": "edge.serve", "msg": f"listening on {scheme}://{shown}:{port}/ "
+                      f"(admin page /admin/, v3 API /rest/2.0/face/v3/, events /events)"}),
+          file=sys.stderr, flush=True)
     try:
-        server.run()
-    except OSError as e:
-        raise E.EdgeError(E.SYSTEM_ERROR, f"cannot listen on {host}:{port}: {e}") from None
-    if not server.started:
-        raise E.EdgeError(E.SYSTEM_ERROR, f"the service did not start on {host}:{port} (port in use?)")
+        server.run(sockets=[sock])
+    except SystemExit:
+        if not server.started:    # the application's startup failed (its log says why)
+            raise E.EdgeError(E.SYSTEM_ERROR, f"the service did not start on {host}:{port}: see the log above") \
+                from None
+        raise
+    finally:
+        sock.close()
     return {"stopped": True, "host": host, "port": port, "camera": camera}
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port``, or the documented error saying why not."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        raise E.EdgeError(E.PARARM_ERROR, f"cannot listen on {host}:{port}: {e.strerror or e} (serve.host / "
+                          "--host: an address of this machine, 127.0.0.1 or 0.0.0.0)") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        hint = ("another program (another edge serve?) uses that port: stop it or choose --port / serve.port"
+                if e.errno == errno.EADDRINUSE else "choose an address of this machine (serve.host / --host)"
+                if e.errno == errno.EADDRNOTAVAIL else "ports below 1024 need root" if e.errno == errno.EACCES
+                else "check serve.host and serve.port")
+        raise E.EdgeError(E.SYSTEM_ERROR, f"cannot listen on {host}:{port}: {e.strerror or e}: {hint}") from None
+    sock.set_inheritable(True)
+    return sock

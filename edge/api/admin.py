@@ -66,7 +66,15 @@ async def form(request: Request, s: Session = Depends(session)):
 async def http_error(request: Request, exc: HTTPException):
     if exc.status_code == 303:
         return RedirectResponse("/admin/login", status_code=303)
+    if exc.status_code == 400:
+        return bad_request(request)
     return page(request, "refused.html", {"message": "csrf_refused"}, status=403)
+
+
+def bad_request(request: Request):
+    """A form Starlette cannot read (over 1,000 fields or files) or a query of the wrong kind:
+    a page that says so, not the v3 API's JSON envelope."""
+    return page(request, "refused.html", {"message": "bad_form"}, status=400)
 
 
 def page(request: Request, name: str, ctx: dict | None = None, s: Session | None = None, status: int = 200):

@@ -203,12 +203,12 @@ def create_app(cfg, engine=None, *, camera: bool = False, source=None, clock=tim
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         if request.url.path.startswith("/admin"):
-            return JSONResponse({"error": "invalid form"}, status_code=400)
+            return admin.bad_request(request)
         return error_response(_field_error(exc.errors()), request.url.path)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException):
-        if request.url.path.startswith("/admin") and exc.status_code in (303, 401, 403):
+        if request.url.path.startswith("/admin") and exc.status_code in (303, 400, 401, 403):
             return await admin.http_error(request, exc)
         if exc.status_code == 400:     # a body the JSON parser could not even read (binary, bad UTF-8)
             return error_response(ApiError(222200, str(exc.detail)), request.url.path)

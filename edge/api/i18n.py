@@ -23,6 +23,8 @@ TEXT = {
     "refused": ("Refused", "请求被拒绝"),
     "csrf_refused": ("The form's security token is missing or wrong: reload the page and try again.",
                      "表单安全令牌缺失或无效：请刷新页面后重试。"),
+    "bad_form": ("The request could not be read (too many fields or files, or a value of the wrong kind): go "
+                 "back, reload the page and try again.", "无法读取请求（字段或文件过多，或取值类型错误）：请返回并刷新页面后重试。"),
     "licence": ("Licence", "授权"),
     "models": ("Models", "模型"),
     "camera": ("Camera", "摄像头"),

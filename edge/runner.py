@@ -131,14 +131,16 @@ class Runner:
         self.notifier = notifier if notifier is not None else Notifier()
         self.last_tick = time.monotonic()
         self.fault = _fault_from_env()
+        self.ended = False          # the source ended (a replay without loop): not a camera to reconnect
 
     def status(self, fps: float) -> dict:
         p = self.pipeline.stats
         s = self.source.stats
         return {"fps": round(fps, 1), "frames": p.frames, "faces": p.faces, "tracks": p.tracks,
                 "decisions": p.decisions, "unknown": p.unknown, "spoof": p.spoof, "drops": s.dropped,
-                "reconnects": s.reconnects, "camera": "ok" if s.connected else "reconnecting",
-                **({} if s.connected or not s.last_error else {"camera_error": s.last_error}),
+                "reconnects": s.reconnects,
+                "camera": "ended" if self.ended else "ok" if s.connected else "reconnecting",
+                **({} if s.connected or self.ended or not s.last_error else {"camera_error": s.last_error}),
                 "library_generation": self.pipeline.library_gen,
                 "outputs": self.dispatcher.stats(), "rss_mb": round(rss_mb(), 1)}
 
@@ -171,6 +173,7 @@ class Runner:
                 try:
                     frame = self.grabber.get(timeout=0.5)
                 except S.EndOfStream:
+                    self.ended = True
                     break
                 if frame is not None:
                     events = self.pipeline.process(frame)

@@ -158,7 +158,13 @@ def cmd_user(args):
     if args.action == "get":
         return lib.get_user(args.user, args.group)
     if args.action == "copy":
-        lib.user_copy(args.user, args.src_group, args.dst_group)
+        try:
+            lib.user_copy(args.user, args.src_group, args.dst_group)
+        except E.EdgeError as e:
+            if e.http_code == 223111:       # as the seed's: the destination must exist; say how
+                raise E.EdgeError(e.code, f"{e.message}: create it first with `edge group add {args.dst_group}`",
+                                  http_code=e.http_code) from None
+            raise
         return {"copied": args.user, "src_group_id": args.src_group, "dst_group_id": args.dst_group}
     if args.action == "list":
         return {"group_id": args.group, "user_id_list": lib.get_user_list(args.group, args.start, args.length)}

@@ -273,6 +273,11 @@ class LivenessConfig:
     # run per decision attempt, on that attempt's best frame). 2 = the two attempts a decision
     # needs anyway (decision.vote): no added latency; 3 measured no better (README "Liveness")
     frames: int = 2
+    # the judged frames averaged together must be one face: a frame scoring under this (0-100)
+    # against the previous judged frame starts the average (and the votes) again. An unenrolled
+    # person and a print of an enrolled one taking turns in one track passed on their mean (0.94
+    # and 0.34 -> 0.64) and opened the gate. 80 = 1:1 FAR 1e-4, as liveness.action.identity_score
+    identity_score: float = 80.0
     attempts: int = 3                # failed checks in one pass before a spoof event
     rgb_models: list = field(default_factory=lambda: ["minifasnet_v2", "minifasnet_v1se"])
     # RGB -> NIR camera mapping, measured by `edge calibrate nir`: nir = rgb * nir_scale + nir_offset
@@ -299,6 +304,7 @@ class LivenessConfig:
             if v != -1.0:
                 _range(f"liveness.{name}", v, 0.0, 1.0)
         _range("liveness.frames", self.frames, 1, 20)
+        _range("liveness.identity_score", self.identity_score, 0.0, 100.0)
         _range("liveness.attempts", self.attempts, 1, 100)
         if not self.rgb_models or not all(isinstance(m, str) and m for m in self.rgb_models):
             raise _bad("liveness.rgb_models must list anti-spoof model ids")

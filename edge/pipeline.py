@@ -53,6 +53,7 @@ class TrackState:
     prompt_key: str | None = None
     prompt_ts: float = -math.inf
     live: dict = field(default_factory=dict)    # the liveness stage's per-track memory
+    judged_unit: np.ndarray | None = None       # template of the latest frame liveness judged
     library_gen: int = -1               # library generation of the latest recognition attempt
     retry: int = 0                      # prompt attempts left after the library changed
 
@@ -172,15 +173,15 @@ class Pipeline:
             return []
         live = self.liveness(Frame(best.image, best.ts, frame.index, frame.camera, best.paired), best.face, st.live)
         if not live.passed and not live.pending:
-            st.spoof_fails += 1
-            if st.spoof_fails >= self.cfg.liveness.attempts and not st.spoof_sent:
-                st.spoof_sent = True
-                self.stats.spoof += 1
-                return [self._event("spoof", t, frame, liveness={"kind": live.kind, "score": round(live.score, 4),
-                                                                 **live.detail})]
-            return []
+            return self._liveness_failed(t, st, frame, live)
         # recognise the very frame liveness judged
         unit = self.analyzer.template(best.image, best.face).unit
+        if self._another_face(st, unit):
+            # the judged frames before this one were another face (a live person, then a photo
+            # held up in the same place): they must not lend it their liveness or their votes
+            live, st.votes = self.liveness.restart(st.live), []
+            if not live.passed and not live.pending:
+                return self._liveness_failed(t, st, frame, live)
         self.stats.recognitions += 1
         st.library_gen = self.library_gen
         st.retry = max(0, st.retry - 1)
@@ -207,6 +208,26 @@ class Pipeline:
         if st.decided is None and not st.unknown_sent and len(st.votes) >= self.dc.vote_window and winner is None:
             return [self._unknown(t, st, frame)]
         return []
+
+    def _liveness_failed(self, t: Track, st: TrackState, frame: Frame, live) -> list[dict]:
+        st.spoof_fails += 1
+        if st.spoof_fails >= self.cfg.liveness.attempts and not st.spoof_sent:
+            st.spoof_sent = True
+            self.stats.spoof += 1
+            return [self._event("spoof", t, frame, liveness={"kind": live.kind, "score": round(live.score, 4),
+                                                             **live.detail})]
+        return []
+
+    def _another_face(self, st: TrackState, unit: np.ndarray) -> bool:
+        """Whether this judged frame's face is not the previous judged frame's (liveness on only:
+        its multi-frame mean is what a swapped-in photo would borrow)."""
+        if self.liveness.kind == "none":
+            return False
+        prev, st.judged_unit = st.judged_unit, unit
+        if prev is None:
+            return False
+        score = float(self.engine.embedder.score(float(np.dot(unit, prev))))
+        return score < self.cfg.liveness.identity_score
 
     def _decide(self, t: Track, st: TrackState, frame: Frame, hit: dict, live: dict) -> dict:
         self.stats.decisions += 1

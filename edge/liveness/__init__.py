@@ -39,6 +39,9 @@ class PassThrough:
     def observe(self, frame, face, history, mirrored=False) -> list[dict]:
         return []
 
+    def restart(self, history) -> LivenessResult:
+        return LivenessResult(True, 1.0, self.kind)
+
 
 class LivenessStage:
     """Every configured check on one frame, fused over the track's recent frames."""
@@ -87,13 +90,27 @@ class LivenessStage:
         action challenge is still running; failed as soon as a check with enough frames, or the
         challenge, says no."""
         history = {} if history is None else history
-        detail, fused = {}, []
-        waiting = failed = False
+        extras = history.setdefault("extras", {})
         for part, check in self.checks.items():
-            s, extra = check(frame.image, face, frame.paired)
+            s, extras[part] = check(frame.image, face, frame.paired)
             h = history.setdefault(part, [])
             h.append(float(s))
             del h[:-self.frames]
+        return self._judge(history)
+
+    def restart(self, history: dict) -> LivenessResult:
+        """The track's latest judged frame alone, as if it were the first: the pipeline found it
+        is another face than the frames before it (``liveness.identity_score``), whose scores
+        must not lend it their mean."""
+        for part in self.checks:
+            del history.get(part, [])[:-1]
+        return self._judge(history)
+
+    def _judge(self, history: dict) -> LivenessResult:
+        detail, fused = {}, []
+        waiting = failed = False
+        for part in self.checks:
+            h, extra = history[part], history["extras"][part]
             mean = sum(h) / len(h)
             thr = self.thresholds[part]
             # a level of NONE refuses nothing, so it never waits for frames either
@@ -102,7 +119,7 @@ class LivenessStage:
             waiting |= early
             failed |= not ok and not early
             fused.append(mean)
-            detail[part] = {"score": round(mean, 4), "frame_score": round(float(s), 4), "frames": len(h),
+            detail[part] = {"score": round(mean, 4), "frame_score": round(h[-1], 4), "frames": len(h),
                             "threshold": thr, "passed": ok, **extra}
         if self.action is not None:
             state = self.action.result(history)

@@ -358,7 +358,9 @@ def check_thermal(root: Path, run: Callable) -> Check:
 # ---- all ------------------------------------------------------------------------------------
 def run_checks(cfg: Config, root: str | Path | None = None, now: float | None = None,
                run: Callable | None = None, read_frame: Callable | None = read_one_frame) -> dict:
-    root = Path(root if root is not None else cfg.license.root)
+    from .license import FINGERPRINT_ROOT   # this device's own /proc and /sys (not a config key)
+
+    root = Path(root if root is not None else FINGERPRINT_ROOT)
     now = time.time() if now is None else now
     if run is None:   # a recorded tree has no commands to run
         run = _run_command if root == Path("/") else (lambda argv: None)

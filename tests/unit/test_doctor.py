@@ -132,3 +132,13 @@ def test_cli_json_and_table(cfg, capsys):
     doc = json.loads(out)
     assert doc["errno"] == -1001 and doc["failed"] and "camera" in doc["failed"]
     assert "FAIL  camera" in err and "WARN  thermal" in err and "fix:" in err
+
+
+def test_cli_on_this_machine_without_root(cfg, capsys):
+    # `edge doctor` as the README shows it (no --root) read cfg.license.root, a key the licence
+    # hardening removed: every run answered "unexpected error (AttributeError …)"
+    code = main(["--json", "doctor", "--no-camera", "--no-table", "--home", str(cfg.home)])
+    doc = json.loads(capsys.readouterr().out)
+    assert "unexpected" not in doc.get("msg", "")
+    assert code in (0, 1) and {c["name"] for c in doc["checks"]} == \
+        {"camera", "models", "license", "disk", "clock", "cpu", "thermal"}

@@ -522,7 +522,7 @@ def _range(name, v, lo, hi):
 
 def _choice(name, v, options):
     if v not in options:
-        raise _bad(f"{name} = {v!r}; choose one of {', '.join(options)}")
+        raise _bad(f"{name} = {v!r}; choose one of {', '.join(map(str, options))}")
 
 
 REMOVED = {

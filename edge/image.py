@@ -28,6 +28,9 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
                 i += 1
                 continue
             marker = data[i + 1]
+            if marker == 0xFF:          # a fill byte before a marker (libjpeg skips any number)
+                i += 1
+                continue
             if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
                 h = int.from_bytes(data[i + 5:i + 7], "big")
                 w = int.from_bytes(data[i + 7:i + 9], "big")
@@ -139,6 +142,10 @@ def decode(data: bytes, name: str = "image") -> np.ndarray:
     if not data.startswith(_MAGIC):
         raise E.EdgeError(E.UNSUPPORT_IMAGE_TYPE, f"{name} is not a JPEG, PNG, BMP, WebP or TIFF image")
     size = _header_size(data)
+    if size is None and data.startswith(b"\xff\xd8"):
+        # libjpeg needs the frame header too; one this scan cannot find would be decoded at
+        # whatever size it claims (a 625-byte file with a fill byte before it took 2.4 GB)
+        raise E.EdgeError(E.IMAGE_TRANSFORM_FAILED, f"{name} is corrupt: no JPEG frame header")
     if size and size[0] * size[1] > MAX_PIXELS:
         raise E.EdgeError(E.FILE_TOO_BIG, f"{name} is {size[0]}x{size[1]}; images over "
                           f"{MAX_PIXELS // 1_000_000} MP are refused: downscale it first")

@@ -67,16 +67,20 @@ def _engine(cfg: Config, home: Path, who: list[dict]):
     eng = FaceEngine(cfg)
     for p in who:
         eng.user_add(p["enrol"], p["name"], "bench")
+    decide_at_library_size(cfg, eng, len(who))
+    return eng
+
+
+def decide_at_library_size(cfg: Config, eng, users: int) -> None:
+    """Scores are calibrated false-accept rates: a library of a handful of people decides at the
+    threshold that keeps a stranger's chance of matching anyone under 1 %, as the README tells an
+    installer to choose it (an explicit decision.threshold is kept)."""
     if cfg.decision.threshold < 0:
-        # scores are calibrated false-accept rates: a library of a handful of people decides at the
-        # threshold that keeps a stranger's chance of matching anyone under 1 %, as the README
-        # tells an installer to choose it (an explicit decision.threshold is kept)
         from edge.scores import threshold_for
 
-        thr = threshold_for(eng.embedder.scale, len(who))
+        thr = threshold_for(eng.embedder.scale, users)
         if thr is not None:
             cfg.decision.threshold = thr
-    return eng
 
 
 def _find(eng):

@@ -10,6 +10,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..liveness.levels import THRESHOLDS
+
 ID = r"^[A-Za-z0-9_]{1,128}$"
 ID_OR_ALL = r"^(@ALL|[A-Za-z0-9_]{1,128})$"
 ID_LIST = r"^[A-Za-z0-9_]{1,128}(,[A-Za-z0-9_]{1,128})*$"
@@ -30,9 +32,11 @@ IMAGE_DOC = ("BASE64: the image file's bytes in base64 (JPEG, PNG, BMP, WebP, TI
 FACE_FIELDS = "landmark, quality (occlusion per part, blur, illumination, completeness)"
 NOT_SUPPORTED = ("age, beauty, expression, face_shape, gender, glasses, emotion, eye_status, face_type, mask, "
                  "spoofing, landmark72, landmark150, feature")
-LIVENESS_DOC = ("RGB silent liveness (MiniFASNetV2 + MiniFASNetV1SE, liveness.rgb_models) on the face used: "
-                "LOW / NORMAL / HIGH need a score of 0.3 / 0.5 / 0.8; below it the call answers 223120. "
-                "216102 when the anti-spoof models are not installed")
+_RGB = THRESHOLDS["rgb"]
+LEVELS_DOC = f"LOW {_RGB['LOW']:g} / NORMAL {_RGB['NORMAL']:g} / HIGH {_RGB['HIGH']:g}"
+LIVENESS_DOC = ("RGB silent liveness (MiniFASNetV2 + MiniFASNetV1SE, liveness.rgb_models) on the face used, "
+                f"score thresholds {LEVELS_DOC}; below it the call answers 223120. 216102 when the anti-spoof "
+                "models are not installed")
 SPOOFING_DOC = "synthetic-image detection: no model on this device, anything but NONE answers 216102"
 
 # request field -> the v3 code for a value that does not validate
@@ -63,8 +67,8 @@ class DetectIn(ImageIn):
     face_type: FaceType = "LIVE"
     liveness_control: Control = Field("NONE", description="faces scoring below the level are left out of the "
                                       "result (not an error); each face kept carries liveness.livemapscore. "
-                                      "RGB silent liveness (MiniFASNet), thresholds LOW 0.3 / NORMAL 0.5 / "
-                                      "HIGH 0.8; 216102 when the anti-spoof models are not installed")
+                                      f"RGB silent liveness (MiniFASNet), thresholds {LEVELS_DOC}; 216102 when "
+                                      "the anti-spoof models are not installed")
     face_sort_type: Literal[0, 1] = Field(0, description="0: largest first, 1: nearest the centre first")
     display_corp_image: Literal[0, 1] = Field(0, description="1: return each face's crop (max_face_num <= 5)")
 
@@ -90,6 +94,10 @@ class SearchIn(ImageIn, _Controls):
 
 class MultiSearchIn(ImageIn, _Controls):
     group_id_list: str = Field(pattern=ID_LIST, description=f"comma-separated, at most {MAX_GROUPS}")
+    quality_control: Control = Field("NONE", description="faces failing it are left out of the result")
+    liveness_control: Control = Field("NONE", description="faces scoring below the level are left out of the "
+                                      f"result. RGB silent liveness (MiniFASNet), thresholds {LEVELS_DOC}; "
+                                      "216102 when the anti-spoof models are not installed")
     max_face_num: int = Field(1, ge=1, le=10)
     match_threshold: float = Field(80, ge=0, le=100)
     max_user_num: int = Field(1, ge=1, le=20)

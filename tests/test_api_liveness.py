@@ -121,10 +121,9 @@ def test_liveness_control_refuses_attacks_on_enrolment_and_search(served, caplog
         "user_id"] == "obama"
     # the published attacks show the live sample's person: without the control the API finds
     # them as the enrolled person (the attack works); with it they are refused
-    attack = ATTACKS[0]
     threshold = {"match_threshold": 80}
-    assert ok(c.search(b64(attack), "BASE64", "staff", threshold))["user_list"][0]["user_id"] == "live_person"
     for attack in ATTACKS:
+        assert ok(c.search(b64(attack), "BASE64", "staff", threshold))["user_list"][0]["user_id"] == "live_person"
         assert c.search(b64(attack), "BASE64", "staff", NORMAL | threshold)["error_code"] == 223120
     # the enrolled face's own token has no image to judge: not passed unchecked
     assert c.search(live["face_token"], "FACE_TOKEN", "staff", NORMAL)["error_code"] == 222209

@@ -211,3 +211,28 @@ def test_a_licence_without_rgb_liveness_answers_the_licence_error(tmp_path, vend
         assert c.search(b64(LIVE), "BASE64", "staff")["error_code"] == 222207      # recognition is licensed
     finally:
         srv.__exit__()
+
+
+def test_the_admin_page_enrols_with_a_liveness_check(tmp_path, antispoof_models):
+    from fastapi.testclient import TestClient
+
+    from edge.api.auth import AdminAccount
+
+    cfg = C.load(home=tmp_path / "home", models_dir=antispoof_models)
+    AdminAccount(cfg.home).set_password("kiosk-pass-1")
+    c = TestClient(create_app(cfg), follow_redirects=False)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/admin/login").text).group(1)
+    assert c.post("/admin/login", data={"csrf": csrf, "username": "admin", "password": "kiosk-pass-1"}).status_code == 303
+    page = c.get("/admin/enrol").text
+    assert 'id="enrol-liveness"' in page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+    def enrol(path, user, **extra):
+        return c.post("/admin/enrol", data={"csrf": csrf, "user_id": user, "group_id": "staff", "source": "upload",
+                                            **extra}, files={"photo": (path.name, path.read_bytes(), "image/jpeg")})
+    r = enrol(ATTACKS[1], "attacker", liveness="1")
+    assert r.status_code == 422 and "Liveness check failed" in r.text and "223120" in r.text
+    assert re.search(r"liveness 0\.0\d+ &lt; 0\.5 \(NORMAL\)", r.text)
+    assert enrol(LIVE, "live_person", liveness="1").status_code == 303
+    # unchecked: the enrolment policy alone, as before (the attack photo is enrolled)
+    assert enrol(ATTACKS[1], "attacker").status_code == 303

@@ -361,9 +361,12 @@ def jpeg(img: np.ndarray, quality: int = 80) -> bytes:
     return buf.tobytes()
 
 
-def admin_enrol(svc: FaceService, img: np.ndarray, user_id: str, group_id: str, user_info: str | None) -> dict:
+def admin_enrol(svc: FaceService, img: np.ndarray, user_id: str, group_id: str, user_info: str | None,
+                liveness: str = "NONE") -> dict:
     """The admin page's enrolment: the one enrolment policy (``[enrol]``, as `edge user add`),
-    with every reason a person can act on when the photo is refused."""
+    then, when asked, the API's RGB liveness at ``liveness``, with every reason a person can act
+    on when the photo is refused."""
+    svc.controls(liveness)                   # 216102 without the models, before the photo is read
     eng = svc.engine()
     faces = eng.analyzer.detect(img, 1)
     if not faces:
@@ -372,5 +375,11 @@ def admin_enrol(svc: FaceService, img: np.ndarray, user_id: str, group_id: str, 
     found = enrol_policy.problems(f, svc.cfg.enrol)
     if found:
         return {"ok": False, "reasons": [p.to_dict() | {"text": p.text, "code": p.http_code} for p in found]}
-    token = svc.enrol(Probe(f, img, "", location(f)), user_id, group_id, user_info or None, replace=False)
+    probe = Probe(f, img, "", location(f), crops=svc.liveness.crops(img, f.box))
+    if liveness != "NONE":
+        score, thr = svc.live_score(probe), live_threshold(liveness)
+        if score < thr:
+            return {"ok": False, "reasons": [{"reason": "spoof", "value": score, "limit": thr, "code": 223120,
+                                              "text": f"liveness {score:.3f} < {thr} ({liveness})"}]}
+    token = svc.enrol(probe, user_id, group_id, user_info or None, replace=False)
     return {"ok": True, "face_token": token}

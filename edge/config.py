@@ -488,6 +488,11 @@ class Config:
                      self.serve, self.enrol):
             sect.validate()
         self.quality.validate(_bad)
+        paired = {"nir", "depth"} & set(self.liveness.parts)
+        if paired and not self.camera.second_kind:
+            # every check would fail with "no paired frame": nobody would ever pass
+            raise _bad(f"liveness.mode = {self.liveness.mode!r} needs the {' and '.join(sorted(paired))} camera: set "
+                       "camera.second_kind and camera.second_uri (README \"Liveness\")")
         return self
 
 

@@ -16,6 +16,7 @@ from edge.sources import Frame
 
 def _cfg(**liveness):
     cfg = C.Config()
+    cfg.camera.second_kind, cfg.camera.second_uri = "opencv", "1"     # NIR / depth modes need one
     for k, v in liveness.items():
         setattr(cfg.liveness, k, v)
     return cfg.validate()
@@ -34,6 +35,14 @@ def test_bad_liveness_configuration_is_refused(bad):
     with pytest.raises(E.EdgeError) as e:
         _cfg(**bad)
     assert e.value.code == E.PARARM_ERROR
+
+
+def test_a_dual_camera_mode_without_the_second_camera_is_refused():
+    cfg = C.Config()
+    cfg.liveness.mode = "rgb+depth"
+    with pytest.raises(E.EdgeError) as e:
+        cfg.validate()
+    assert e.value.code == E.PARARM_ERROR and "camera.second_kind" in e.value.message
 
 
 def test_bad_action_configuration_is_refused(tmp_path):

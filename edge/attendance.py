@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from .config import AttendanceConfig
+from .files import private_dir, private_file
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS attendance (
     user_id TEXT NOT NULL, window TEXT NOT NULL, check_in REAL NOT NULL, check_out REAL,
@@ -20,8 +21,8 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS attendance (
 class Attendance:
     def __init__(self, path: Path, cfg: AttendanceConfig):
         self.cfg = cfg
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        private_dir(path.parent)
+        self.db = sqlite3.connect(str(private_file(path)), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute(SCHEMA)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -420,6 +421,19 @@ def cmd_api_key(args):
                      for k in keys.all()]}
 
 
+def cmd_library(args):
+    from .library import check as LC
+
+    cfg = _cfg(args)
+    if args.libcmd == "reset":
+        return LC.reset(cfg.db_path)
+    eng = _engine(args)
+    try:
+        return LC.check(eng.library, cfg.home, vacuum=args.vacuum)
+    finally:
+        eng.close()
+
+
 def cmd_demo(args):
     from edge_tools import demo
 
@@ -606,7 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--plot", help="liveness: write a PNG of the scores (bona fide vs attacks) and the levels")
     x.set_defaults(fn=cmd_eval)
     x = sub.add_parser("bench", help="benchmarks with medians and ratios against a baseline")
-    x.add_argument("what", choices=["recognition", "pipeline", "soak", "api", "liveness"])
+    x.add_argument("what", choices=["recognition", "pipeline", "soak", "api", "liveness", "library"])
     x.add_argument("--images", help="folder of face images (default: ../shared/faces/public if present, "
                                     "else the demo photos)")
     x.add_argument("--repeat", type=J.int_in(1, 1000), default=3)
@@ -624,6 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--requests", type=J.int_in(3, 1_000_000), default=120,
                    help="api: search requests per path and client count")
     x.add_argument("--lfw", help="recognition --int8: lfw-style folder of identities (default: ../shared/faces/lfw-dev)")
+    x.add_argument("--rounds", type=J.int_in(1, 100), default=5,
+                   help="library: enrol/delete rounds against a running loop")
     x.set_defaults(fn=cmd_bench)
     x = sub.add_parser("run", help="run the camera loop (gate, attendance or 1:1 verify, per the config)")
     x.add_argument("--source", help="camera index, RTSP/HTTP URL, video file, image folder or 'picamera2' "
@@ -686,6 +702,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no-table", action="store_true", help="JSON only (no table on stderr)")
     x.add_argument("--root", help="read /proc, /sys, /etc and /run under this directory (recorded device trees)")
     x.set_defaults(fn=cmd_doctor)
+    x = sub.add_parser("library", help="library integrity: check everything, start over after damage")
+    lib_sub = x.add_subparsers(dest="libcmd", required=True)
+    a = lib_sub.add_parser("check", help="integrity_check, every sealed value and row, the index, the key, file modes")
+    a.add_argument("--vacuum", action="store_true", help="also rewrite the file so no freed page keeps old data")
+    lib_sub.add_parser("reset", help="after a damaged database was set aside: retire its key so the next "
+                                     "command starts an empty library (the damaged copy and the key are kept)")
+    x.set_defaults(fn=cmd_library)
     x = sub.add_parser("demo", help="enrol and recognise the people in the demo photos (no camera)")
     x.add_argument("--source", help="folder of photos (default: face_recognition's MIT test photos, from PyPI)")
     x.set_defaults(fn=cmd_demo)
@@ -714,6 +737,8 @@ def _hoist(argv: list[str]) -> list[str]:
 
 
 def main(argv=None) -> int:
+    # whatever the installer's or the service manager's umask: what edge writes is owner-only
+    os.umask(os.umask(0o077) | 0o077)
     argv = list(sys.argv[1:] if argv is None else argv)
     return J.run(argv, lambda: build_parser().parse_args(_hoist(argv)), _execute, default=_jsonable)
 

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import errors as E
 from . import image as I
 from . import liveness as L
 from . import quality as Q
@@ -52,6 +53,8 @@ class TrackState:
     prompt_key: str | None = None
     prompt_ts: float = -math.inf
     live: dict = field(default_factory=dict)    # the liveness stage's per-track memory
+    library_gen: int = -1               # library generation of the latest recognition attempt
+    retry: int = 0                      # prompt attempts left after the library changed
 
 
 @dataclass
@@ -88,6 +91,7 @@ class Pipeline:
         self.last_open: dict[str, float] = {}
         self.stats = PipelineStats()
         self._last_detect = -math.inf
+        self.library_gen = -1               # the generation the shared library held at this frame
         self.id_unit = None
         if self.dc.mode == "verify":
             img = I.load(self.dc.id_photo)
@@ -111,6 +115,10 @@ class Pipeline:
             self._last_detect = ts
             self.stats.detections += 1
         seen, ended = self.tracker.step(ts, detections, lambda f: self.analyzer.follow(img, f))
+        if self.id_unit is None:
+            # one query per frame: enrolments and deletions by any process are in the index the
+            # next time a face is recognised, and tracks can react to the change (_track_frame)
+            self.library_gen = self.engine.library.sync()
         self.stats.frames += 1
         self.stats.faces = len(seen)
         self.stats.tracks = self.tracker.started
@@ -136,7 +144,11 @@ class Pipeline:
         paired = orient(frame.paired, cam.rotate, cam.mirror) if frame.paired is not None else None
         st.candidates.append(Candidate(q.score, frame.ts, img, t.face, paired))
         st.candidates = sorted(st.candidates, key=lambda c: -c.score)[:self.dc.best_frames]
-        slow = st.decided is not None or st.unknown_sent
+        if st.unknown_sent and st.decided is None and 0 <= st.library_gen != self.library_gen:
+            # found unknown against an older library, and someone was enrolled since (perhaps the
+            # person standing here): try again on the next frames, not after the re-check interval
+            st.retry, st.library_gen = self.dc.vote_window, self.library_gen
+        slow = (st.decided is not None or st.unknown_sent) and not st.retry
         if st.good < self.dc.min_frames or (slow and frame.ts - st.last_attempt < self.dc.recheck):
             return events
         return events + self._attempt(t, st, frame)
@@ -170,6 +182,8 @@ class Pipeline:
         # recognise the very frame liveness judged
         unit = self.analyzer.template(best.image, best.face).unit
         self.stats.recognitions += 1
+        st.library_gen = self.library_gen
+        st.retry = max(0, st.retry - 1)
         if self.id_unit is not None:
             score = round(float(self.engine.embedder.score(float(np.dot(unit, self.id_unit)))), 2)
             res = {"match": score >= self.threshold, "user_id": "id_photo" if score >= self.threshold else None,
@@ -224,8 +238,13 @@ class Pipeline:
         if users[0]["score"] < dl.min_score or margin < dl.margin:
             return []
         user = users[0]["user_id"]
-        token, dropped = self.engine.library.refresh_dynamic(user, self.engine.record_for(best.image, best.face),
-                                                             dl.max_faces)
+        try:
+            token, dropped = self.engine.library.refresh_dynamic(user, self.engine.record_for(best.image, best.face),
+                                                                 dl.max_faces)
+        except E.EdgeError as e:
+            # a refresh is optional (a full disk, a library opened read-only): the gate carries on
+            log.warning("dynamic library: not refreshed for user %s: %s", user, e.message)
+            return []
         log.info("dynamic library: user %s +%s -%s (score %.1f, margin %.1f)", user, token, dropped,
                  users[0]["score"], margin)
         if token is None:

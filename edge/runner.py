@@ -107,6 +107,7 @@ class Runner:
         self.cfg = cfg
         self.expected_fpir = None
         if cfg.decision.mode != "verify":
+            engine.library.check_structure()   # the service starts: the database, once
             check_groups(cfg, engine)
             self.expected_fpir = warn_fpir(cfg, engine)
         self.dispatcher = dispatcher if dispatcher is not None else O.build(cfg)
@@ -138,6 +139,7 @@ class Runner:
                 "decisions": p.decisions, "unknown": p.unknown, "spoof": p.spoof, "drops": s.dropped,
                 "reconnects": s.reconnects, "camera": "ok" if s.connected else "reconnecting",
                 **({} if s.connected or not s.last_error else {"camera_error": s.last_error}),
+                "library_generation": self.pipeline.library_gen,
                 "outputs": self.dispatcher.stats(), "rss_mb": round(rss_mb(), 1)}
 
     def _print_status(self, st: dict):

@@ -173,6 +173,9 @@ def run(what: str, cfg: Config, args) -> dict:
     if what == "liveness":
         from .bench_liveness import liveness
         return liveness(cfg, getattr(args, "images", None), getattr(args, "repeat", 3))
+    if what == "library":
+        from .bench_library import library
+        return library(cfg, getattr(args, "images", None), rounds=getattr(args, "rounds", 5), size=max(sizes))
     if what == "soak":
         from .bench_pipeline import soak
         r = soak(cfg, args.minutes, getattr(args, "images", None), max_growth=args.max_growth)

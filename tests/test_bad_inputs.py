@@ -411,6 +411,8 @@ BAD_ARGUMENT = {
     "license activate": (["not-a-serial"], E.LICENSE_FILE_NOT_EXIST),      # licensing is off here
     "license request": (["not-a-serial"], E.LICENSE_FILE_NOT_EXIST),
     "license import": ([MISSING + ".json"], E.LICENSE_FILE_NOT_EXIST),
+    "library check": (["extra"], E.PARARM_ERROR),
+    "library reset": ([], E.PARARM_ERROR),            # a sound library is never reset
     "demo": (["--source", MISSING], E.FILE_NOT_EXIST),
     "serve": (["--port", "99999"], E.PARARM_ERROR),
     "admin set-password": (["--user", "bad user!"], E.PARARM_ERROR),

@@ -69,30 +69,36 @@ def test_bad_names_unknowns_and_limits(engine, cfg):
     assert small.count() == {"users": 2, "faces": 3, "indexed": 3}
 
 
-def test_index_rebuilt_when_missing_stale_or_corrupt(engine, cfg):
+def test_index_rebuilt_when_missing_stale_or_corrupt(engine, cfg, caplog):
     for ident in IDENTITIES[:3]:
         engine.user_add(str(photos(ident)[0]), ident, "g")
     lib = engine.library
+    lib.save_index()
     idx = lib.index_path
+    saved = idx.read_bytes()
+    engine.user_add(str(photos("rose_leslie")[0]), "rose_leslie", "g")
+    engine.library.save_index()          # the database now vouches for a newer file
     engine.close()
 
-    def reopen():
+    def reopen(rebuilt):
+        caplog.clear()
         e = FaceEngine(cfg)
-        assert e.library.count()["indexed"] == 3
+        assert e.library.count()["indexed"] == 4
         assert e.identify(str(photos("biden")[1]))["user_id"] == "biden"
+        assert e.identify(str(photos("rose_leslie")[1]))["user_id"] == "rose_leslie"
         e.close()
+        assert ("index rebuilt from the database" in caplog.text) == rebuilt, caplog.text
 
-    idx.unlink()
-    reopen()
-    idx.write_bytes(b"garbage" * 100)
-    reopen()
-    # a stale index (from an older generation) is not trusted
-    import json
-    meta = idx.with_suffix(".json")
-    m = json.loads(meta.read_text())
-    m["generation"] -= 1
-    meta.write_text(json.dumps(m))
-    reopen()
+    with caplog.at_level("INFO", "edge.library"):
+        reopen(rebuilt=False)            # the saved index, trusted: its checksum is in the database
+        idx.unlink()
+        reopen(rebuilt=True)
+        idx.write_bytes(b"garbage" * 100)
+        reopen(rebuilt=True)
+        # a stale index (an older, once valid file put back) is not trusted
+        idx.write_bytes(saved)
+        reopen(rebuilt=True)
+        reopen(rebuilt=False)
 
 
 def test_export_import_roundtrip(engine, cfg, tmp_path):

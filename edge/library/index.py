@@ -1,19 +1,27 @@
 """The FAISS side of the library: exact inner product on unit templates, keyed by face_id.
 
-The index is a cache of the database. It is saved beside it with the database generation it
-was built from; at open a missing, unreadable or stale index is rebuilt from SQLite.
+The index is a cache of the database. A process may save it (``save``) as one sealed file; the
+database then records the generation it holds and the file's SHA-256, and a reader trusts the
+file only when both match (``load``), so a stale, half-written, foreign or bit-flipped file is
+rebuilt from SQLite instead. Saves go to a unique temporary name and are renamed into place under
+the library lock, so concurrent savers never collide; a failed save (a full disk) removes its
+temporary file and changes nothing.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
+import struct
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from . import sealing
+
 log = logging.getLogger("edge.library")
+
+MAGIC = b"EDGEIX01"
 
 
 class FaceIndex:
@@ -37,6 +45,13 @@ class FaceIndex:
             self.index.remove_ids(ids)
         self._selectors.clear()
 
+    def ids(self) -> np.ndarray:
+        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+
+    def vectors(self) -> np.ndarray:
+        n = self.ntotal
+        return self.index.index.reconstruct_n(0, n) if n else np.zeros((0, self.dim), np.float32)
+
     def search(self, unit: np.ndarray, k: int, allowed: np.ndarray | None = None, key=None):
         """Top-k (cosine, face_id); ``allowed`` restricts to those face ids (e.g. some groups)."""
         if self.ntotal == 0:
@@ -59,34 +74,43 @@ class FaceIndex:
         keep = I[0] >= 0
         return D[0][keep], I[0][keep]
 
-    def save(self, path: Path, generation: int, model: str) -> None:
-        tmp = path.with_suffix(".tmp")
-        faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        meta = path.with_suffix(".json")
-        mtmp = meta.with_suffix(".json.tmp")
-        mtmp.write_text(json.dumps({"generation": generation, "ntotal": self.ntotal, "model": model, "dim": self.dim}))
-        os.replace(mtmp, meta)
+    # ---- the sealed cache file ---------------------------------------------------------------------
+    def to_bytes(self, sealer: sealing.Sealer, generation: int) -> bytes:
+        ids, vecs = self.ids(), np.ascontiguousarray(self.vectors(), np.float32)
+        plain = MAGIC + struct.pack("<IQ", self.dim, len(ids)) + ids.tobytes() + vecs.tobytes()
+        return sealer.seal(plain, "index", generation)
 
     @classmethod
-    def load(cls, path: Path, generation: int, model: str, dim: int) -> "FaceIndex | None":
-        """The saved index if it was built from this generation of the database, else None."""
-        meta = path.with_suffix(".json")
-        try:
-            m = json.loads(meta.read_text())
-            if m.get("generation") != generation or m.get("model") != model or m.get("dim") != dim:
-                log.info("index %s is stale (generation %s, database %s): rebuilding", path, m.get("generation"), generation)
-                return None
-            idx = faiss.read_index(str(path))
-            if idx.ntotal != m["ntotal"] or idx.d != dim:
-                return None
-        except FileNotFoundError:
-            return None
-        except Exception as e:  # faiss raises RuntimeError on a corrupt file; json on a torn one
-            log.warning("index %s unreadable (%s): rebuilding", path, e)
-            return None
+    def from_bytes(cls, data: bytes, sealer: sealing.Sealer, generation: int, dim: int) -> "FaceIndex":
+        plain = sealer.open(data, "index", generation)
+        if plain[:8] != MAGIC:
+            raise ValueError("not an edge index")
+        d, n = struct.unpack_from("<IQ", plain, 8)
+        if d != dim or len(plain) != 20 + n * 8 + n * d * 4:
+            raise ValueError(f"index of dimension {d} with {n} entries does not fit its size")
+        ids = np.frombuffer(plain, np.int64, n, 20)
+        vecs = np.frombuffer(plain, np.float32, n * d, 20 + n * 8).reshape(n, d)
         out = cls(dim)
-        out.index = idx
+        out.add(ids, vecs)
         return out
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Unique temporary name, fsync, rename; on any failure the temporary file is removed."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Temporary files a killed saver left (call with the library lock held: no save is running)."""
+    for p in path.parent.glob(f".{path.name}.*.tmp"):
+        p.unlink(missing_ok=True)

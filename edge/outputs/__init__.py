@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from ..files import private_dir, private_file
+
 log = logging.getLogger("edge.outputs")
 
 
@@ -112,8 +114,8 @@ class JsonLines(Sink):
         self.path = Path(path)
         self.types = tuple(types)
         self.max_bytes, self.keep = int(max_mb * 2**20), keep
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.path, "a", encoding="utf-8")
+        private_dir(self.path.parent, tighten=False)      # the path may be any directory
+        self._f = open(private_file(self.path), "a", encoding="utf-8")   # events name people
         self._synced = 0.0
 
     def handle(self, event):
@@ -136,7 +138,7 @@ class JsonLines(Sink):
             os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
         else:
             self.path.unlink()
-        self._f = open(self.path, "a", encoding="utf-8")
+        self._f = open(private_file(self.path), "a", encoding="utf-8")
 
     def close(self):
         self._f.flush()

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..files import private_dir, private_file
 from . import Sink
 
 log = logging.getLogger("edge.outputs.webhook")
@@ -22,8 +23,8 @@ class Webhook(Sink):
     def __init__(self, url: str, queue_path: Path, timeout: float = 3.0, retry_max: float = 60.0, types=()):
         self.url, self.timeout, self.retry_max = url, timeout, retry_max
         self.types = tuple(types)
-        queue_path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(queue_path), check_same_thread=False, isolation_level=None)
+        private_dir(queue_path.parent)
+        self._db = sqlite3.connect(str(private_file(queue_path)), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, "
                          "body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0)")

@@ -72,7 +72,7 @@ def direct_score(models_dir, path):
     computes it."""
     cfg = C.load(home=models_dir.parent / "direct-home", models_dir=models_dir)
     img = I.load(path)
-    face = FaceAnalyzer(cfg).detect(img, 1)[0]
+    face = FaceAnalyzer(cfg).main_face(img)          # the still image's subject, as the API takes it
     rgb = RgbLiveness(models_dir, cfg.liveness.rgb_models, Runtime())
     return rgb(img, face)[0]
 

@@ -197,7 +197,8 @@ class FaceService:
         img, digest = self._decode(image)
         eng = self.engine()
         want = max_faces if sort == 0 else max(max_faces, self.cfg.detect.max_detect_num)
-        faces = eng.analyzer.detect(img, want)
+        # a still image, as the CLI's: the second detector pass, the subject before bigger neighbours
+        faces = eng.analyzer.detect_still(img, want)
         if sort == 1:
             h, w = img.shape[:2]
             faces.sort(key=lambda f: (f.box[0] + f.box[2] / 2 - w / 2) ** 2 + (f.box[1] + f.box[3] / 2 - h / 2) ** 2)
@@ -368,7 +369,7 @@ def admin_enrol(svc: FaceService, img: np.ndarray, user_id: str, group_id: str, 
     on when the photo is refused."""
     svc.controls(liveness)                   # 216102 without the models, before the photo is read
     eng = svc.engine()
-    faces = eng.analyzer.detect(img, 1)
+    faces = eng.analyzer.detect_still(img, 1)
     if not faces:
         return {"ok": False, "reasons": [], "no_face": True}
     f = faces[0]

@@ -103,7 +103,8 @@ class FaceEngine:
             # 0 or a negative number used to mean "no faces" silently
             raise E.EdgeError(E.PARARM_ERROR, f"max_faces = {max_faces!r}: give 1-50", http_code=222016)
         img = _as_image(src)
-        faces = self.analyzer.detect(img, max_faces)
+        # a still image: the second detector pass and its subject first, as enrolment and search
+        faces = self.analyzer.detect_still(img, max_faces)
         return {"face_num": len(faces), "face_list": [f.to_dict() for f in faces]}
 
     def _template(self, src):

@@ -160,9 +160,8 @@ def test_sdk_gets_the_documented_error_codes(served):
     assert c.search(b64("obama/obama_1.jpg"), "BASE64", "no_such_group")["error_code"] == 223100
     assert c.addUser(b64("obama/obama_1.jpg"), "BASE64", "bad-group!", "obama")["error_code"] == 222006
     assert c.match([{"image": b64("obama/obama_1.jpg"), "image_type": "BASE64"}])["error_code"] == 222208
-    assert c.search(b64("obama/obama_1.jpg"), "BASE64", "staff",
-                    {"liveness_control": "NORMAL"})["error_code"] == 216102   # no liveness model here
-    assert c.faceverify([{"image": b64("obama/obama_1.jpg"), "image_type": "BASE64"}])["error_code"] == 216102
+    # liveness_control and faceverify, with and without the anti-spoof models: tests/test_api_liveness.py
+    # (whether this model pack has them depends on which tests ran before)
     # an expired token: the device's clock passes the token's lifetime; the SDK keeps sending it
     served.clock[0] += 2592000 + 1
     assert c.getGroupList()["error_code"] == 111

@@ -272,7 +272,8 @@ async def enrol_page(request: Request, s: Session = Depends(session)):
         groups = await _call(request, lambda lib: lib.group_list(0, 1000))
     except ApiError:
         pass
-    return page(request, "enrol.html", {"groups": groups, "camera": _st(request).live.seq > 0, "result": None}, s)
+    return page(request, "enrol.html", {"groups": groups, "camera": _st(request).live.seq > 0, "result": None,
+                                        "liveness": _st(request).service.liveness.model() is not None}, s)
 
 
 @router.post("/enrol")
@@ -299,7 +300,8 @@ async def _enrol_post(request: Request, f, user_id: str | None = None):
                 img = I.decode(data, getattr(up, "filename", "photo") or "photo")
             except E.EdgeError as e:
                 raise ApiError.from_edge(e) from None
-        result = await run_in_threadpool(admin_enrol, st.service, img, user_id, group_id, info)
+        live = "NORMAL" if f.get("liveness") else "NONE"
+        result = await run_in_threadpool(admin_enrol, st.service, img, user_id, group_id, info, live)
     except ApiError as e:
         result["error"] = _err(e)
     except E.EdgeError as e:
@@ -312,8 +314,8 @@ async def _enrol_post(request: Request, f, user_id: str | None = None):
     except ApiError:
         pass
     return page(request, "enrol.html", {"groups": groups, "camera": st.live.seq > 0, "result": result,
-                                        "form": {"user_id": user_id, "group_id": group_id, "user_info": info or ""}},
-                s, status=422)
+                                        "form": {"user_id": user_id, "group_id": group_id, "user_info": info or ""},
+                                        "liveness": st.service.liveness.model() is not None}, s, status=422)
 
 
 # ---- live view and events -----------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..liveness.levels import THRESHOLDS
+
 ID = r"^[A-Za-z0-9_]{1,128}$"
 ID_OR_ALL = r"^(@ALL|[A-Za-z0-9_]{1,128})$"
 ID_LIST = r"^[A-Za-z0-9_]{1,128}(,[A-Za-z0-9_]{1,128})*$"
@@ -30,6 +32,12 @@ IMAGE_DOC = ("BASE64: the image file's bytes in base64 (JPEG, PNG, BMP, WebP, TI
 FACE_FIELDS = "landmark, quality (occlusion per part, blur, illumination, completeness)"
 NOT_SUPPORTED = ("age, beauty, expression, face_shape, gender, glasses, emotion, eye_status, face_type, mask, "
                  "spoofing, landmark72, landmark150, feature")
+_RGB = THRESHOLDS["rgb"]
+LEVELS_DOC = f"LOW {_RGB['LOW']:g} / NORMAL {_RGB['NORMAL']:g} / HIGH {_RGB['HIGH']:g}"
+LIVENESS_DOC = ("RGB silent liveness (MiniFASNetV2 + MiniFASNetV1SE, liveness.rgb_models) on the face used, "
+                f"score thresholds {LEVELS_DOC}; below it the call answers 223120. 216102 when the anti-spoof "
+                "models are not installed")
+SPOOFING_DOC = "synthetic-image detection: no model on this device, anything but NONE answers 216102"
 
 # request field -> the v3 code for a value that does not validate
 FIELD_CODES = {
@@ -57,15 +65,18 @@ class DetectIn(ImageIn):
                                         f"returned (no model for them): {NOT_SUPPORTED}")
     max_face_num: int = Field(1, ge=1, le=20)
     face_type: FaceType = "LIVE"
-    liveness_control: Control = Field("NONE", description="anything but NONE needs a liveness model (216102)")
+    liveness_control: Control = Field("NONE", description="faces scoring below the level are left out of the "
+                                      "result (not an error); each face kept carries liveness.livemapscore. "
+                                      f"RGB silent liveness (MiniFASNet), thresholds {LEVELS_DOC}; 216102 when "
+                                      "the anti-spoof models are not installed")
     face_sort_type: Literal[0, 1] = Field(0, description="0: largest first, 1: nearest the centre first")
     display_corp_image: Literal[0, 1] = Field(0, description="1: return each face's crop (max_face_num <= 5)")
 
 
 class _Controls(_In):
     quality_control: Control = "NONE"
-    liveness_control: Control = Field("NONE", description="anything but NONE needs a liveness model (216102)")
-    spoofing_control: Control = Field("NONE", description="anything but NONE needs a liveness model (216102)")
+    liveness_control: Control = Field("NONE", description=LIVENESS_DOC)
+    spoofing_control: Control = Field("NONE", description=SPOOFING_DOC)
     face_sort_type: Literal[0, 1] = 0
 
 
@@ -83,6 +94,10 @@ class SearchIn(ImageIn, _Controls):
 
 class MultiSearchIn(ImageIn, _Controls):
     group_id_list: str = Field(pattern=ID_LIST, description=f"comma-separated, at most {MAX_GROUPS}")
+    quality_control: Control = Field("NONE", description="faces failing it are left out of the result")
+    liveness_control: Control = Field("NONE", description="faces scoring below the level are left out of the "
+                                      f"result. RGB silent liveness (MiniFASNet), thresholds {LEVELS_DOC}; "
+                                      "216102 when the anti-spoof models are not installed")
     max_face_num: int = Field(1, ge=1, le=10)
     match_threshold: float = Field(80, ge=0, le=100)
     max_user_num: int = Field(1, ge=1, le=20)
@@ -147,8 +162,11 @@ class GroupGetlistIn(_In):
 
 
 class FaceverifyItem(ImageIn):
-    face_field: str = Field("", pattern=r"^[A-Za-z0-9_, ]*$")
-    option: Literal["COMMON", "GATE"] = "COMMON"
+    face_field: str = Field("", pattern=r"^[A-Za-z0-9_, ]*$",
+                            description=f"comma-separated; supported: {FACE_FIELDS}. Accepted and not returned: "
+                                        f"{NOT_SUPPORTED}")
+    option: Literal["COMMON", "GATE"] = Field("COMMON", description="both run the same RGB model (the device "
+                                                                    "has one)")
 
 
 # ---- responses ------------------------------------------------------------------------------------
@@ -200,6 +218,11 @@ class Quality(BaseModel):
     completeness: int
 
 
+class Liveness(BaseModel):
+    livemapscore: float = Field(ge=0, le=1, description="RGB liveness score of this image's face: the mean "
+                                                        "of the anti-spoof models' 'real' probabilities")
+
+
 class DetectFace(BaseModel):
     face_token: str
     location: Location
@@ -207,12 +230,33 @@ class DetectFace(BaseModel):
     angle: Angle
     landmark: list[Point] | None = Field(None, description="with face_field=landmark")
     quality: Quality | None = Field(None, description="with face_field=quality")
+    liveness: Liveness | None = Field(None, description="with liveness_control LOW / NORMAL / HIGH")
     corp_image_base64: str | None = Field(None, description="with display_corp_image=1")
 
 
 class DetectResult(BaseModel):
     face_num: int
     face_list: list[DetectFace]
+
+
+class LivenessThresholds(BaseModel):
+    """The seed's keys, each filled with the threshold of the level the seed ties it to (frr_1e-4 =
+    LOW, frr_1e-3 = NORMAL, frr_1e-2 = HIGH). The false-rejection rates in the names are Baidu's
+    for its own model: this device's model does not reach them (README "Liveness")."""
+    model_config = ConfigDict(populate_by_name=True)
+    frr_1e_4: float = Field(alias="frr_1e-4", description="LOW's threshold")
+    frr_1e_3: float = Field(alias="frr_1e-3", description="NORMAL's threshold")
+    frr_1e_2: float = Field(alias="frr_1e-2", description="HIGH's threshold")
+
+
+class VerifyFace(DetectFace):
+    liveness: Liveness
+
+
+class FaceverifyResult(BaseModel):
+    thresholds: LivenessThresholds
+    face_liveness: float = Field(ge=0, le=1, description="the highest livemapscore of the images")
+    face_list: list[VerifyFace] = Field(description="one per image, in request order (its largest face)")
 
 
 class TokenRef(BaseModel):

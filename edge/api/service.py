@@ -31,6 +31,8 @@ from ..config import PRESETS, Config
 from ..engine import CROP_MAX, face_crop
 from ..faces import Face
 from .envelope import ApiError
+from .liveness import ApiLiveness
+from .liveness import threshold as live_threshold
 
 LICENSE_RECHECK = 60.0
 TOKEN_TTL = 3600.0            # seed: detect/search face_token valid 60 min
@@ -40,6 +42,8 @@ COMPLETE = 0.98               # share of the face box inside the frame that coun
 OCCLUSION_CODES = {"left_eye": 223121, "right_eye": 223122, "left_cheek": 223123, "right_cheek": 223124,
                    "chin_contour": 223125, "nose": 223126, "mouth": 223127}
 CONTROLS = ("NONE", "LOW", "NORMAL", "HIGH")
+# what a face failing quality_control / liveness_control gets; multi-search leaves such faces out
+CONTROL_FAILURES = frozenset(OCCLUSION_CODES.values()) | {223114, 223115, 223116, 223120}
 
 
 @dataclass
@@ -50,6 +54,8 @@ class Probe:
     token: str
     location: dict              # in the request image's coordinates
     unit: np.ndarray | None = None
+    crops: list | None = None   # the anti-spoof models' inputs (None: no models, or an enrolled face)
+    live: float | None = None   # its liveness score, once judged
 
 
 @dataclass
@@ -59,6 +65,10 @@ class _Entry:
     crop: bytes                 # JPEG of the face region (never the whole photo)
     location: dict
     unit: np.ndarray | None = None
+    # the anti-spoof crops (80x80, 2.7x and 4x the box) cut from the whole image when the token was
+    # made: the stored 2x face region is too tight to judge liveness on later
+    crops: list | None = None
+    live: float | None = None
 
 
 class FaceTokens:
@@ -74,7 +84,7 @@ class FaceTokens:
     def make(digest: bytes, rank: int) -> str:
         return hashlib.sha256(digest + rank.to_bytes(2, "big")).hexdigest()[:32]
 
-    def put(self, token: str, img: np.ndarray, face: Face, location: dict, unit=None) -> None:
+    def put(self, token: str, img: np.ndarray, face: Face, location: dict, unit=None, crops=None) -> None:
         if self.size <= 0:
             return
         jpg, points, _ = face_crop(img, face)
@@ -86,7 +96,7 @@ class FaceTokens:
                      dlib5=np.asarray(points["dlib5"]), pose=face.pose, openness=face.openness,
                      quality=face.quality, mesh_presence=face.mesh_presence)
         with self._lock:
-            self._d[token] = _Entry(self.clock() + TOKEN_TTL, local, jpg, location, unit)
+            self._d[token] = _Entry(self.clock() + TOKEN_TTL, local, jpg, location, unit, crops)
             self._d.move_to_end(token)
             while len(self._d) > self.size:
                 self._d.popitem(last=False)
@@ -106,6 +116,11 @@ class FaceTokens:
             if token in self._d:
                 self._d[token].unit = unit
 
+    def set_live(self, token: str, score: float) -> None:
+        with self._lock:
+            if token in self._d:
+                self._d[token].live = score
+
 
 def location(face: Face) -> dict:
     x, y, w, h = face.box
@@ -123,6 +138,7 @@ class FaceService:
         # index are shared by the request threads (and the camera loop's searches)
         self.lib_lock = threading.RLock()
         self.tokens = FaceTokens(cfg.serve.face_tokens)
+        self.liveness = ApiLiveness(cfg)
 
     # ---- engine and licence -------------------------------------------------------------------
     def engine(self):
@@ -181,7 +197,8 @@ class FaceService:
         img, digest = self._decode(image)
         eng = self.engine()
         want = max_faces if sort == 0 else max(max_faces, self.cfg.detect.max_detect_num)
-        faces = eng.analyzer.detect(img, want)
+        # a still image, as the CLI's: the second detector pass, the subject before bigger neighbours
+        faces = eng.analyzer.detect_still(img, want)
         if sort == 1:
             h, w = img.shape[:2]
             faces.sort(key=lambda f: (f.box[0] + f.box[2] / 2 - w / 2) ** 2 + (f.box[1] + f.box[3] / 2 - h / 2) ** 2)
@@ -192,8 +209,9 @@ class FaceService:
         for rank, f in enumerate(faces):
             token = FaceTokens.make(digest, rank)
             loc = location(f)
-            self.tokens.put(token, img, f, loc)
-            out.append(Probe(f, img, token, loc))
+            crops = self.liveness.crops(img, f.box)
+            self.tokens.put(token, img, f, loc, crops=crops)
+            out.append(Probe(f, img, token, loc, crops=crops))
         return out
 
     def _token_probe(self, token: str) -> Probe:
@@ -202,7 +220,7 @@ class FaceService:
         e = self.tokens.get(token)
         if e is not None:
             crop = I.decode(e.crop)
-            return Probe(e.face, crop, token, e.location, e.unit)
+            return Probe(e.face, crop, token, e.location, e.unit, e.crops, e.live)
         with self.lib_lock:
             unit = self.library().face_unit(token)
         if unit is None:
@@ -216,12 +234,38 @@ class FaceService:
         return p.unit
 
     # ---- controls ----------------------------------------------------------------------------------
+    def controls(self, liveness: str = "NONE", spoofing: str = "NONE") -> None:
+        """216102 for a control this device cannot apply, before any work is done on the image."""
+        if spoofing != "NONE":
+            # no synthetic-image (face-merge / edited photo) model exists here: refusing is honest,
+            # passing unchecked is not
+            raise ApiError(216102, "spoofing_control needs a synthetic-image model, and this device has none: "
+                           "send NONE")
+        if liveness != "NONE":
+            self.liveness.require()
+
     def check(self, p: Probe, quality: str = "NONE", liveness: str = "NONE", spoofing: str = "NONE") -> None:
-        """The request's quality_control / liveness_control / spoofing_control, as errors."""
-        if liveness != "NONE" or spoofing != "NONE":
-            # no liveness or synthetic-image model in this build: refusing is honest, passing is not
-            raise ApiError(216102, "liveness_control / spoofing_control need a liveness model, and none is "
-                           "installed: send NONE")
+        """The request's quality_control / liveness_control / spoofing_control, as errors: the
+        seed's order, quality first, then liveness (223120 below the level's threshold)."""
+        self.controls(liveness, spoofing)
+        self._quality(p, quality)
+        if liveness != "NONE":
+            score, thr = self.live_score(p), live_threshold(liveness)
+            if score < thr:
+                raise ApiError(223120, f"liveness {score:.4f} < {thr} ({liveness}; RGB "
+                               f"{'+'.join(self.cfg.liveness.rgb_models)}) face_token {p.token}")
+
+    def live_score(self, p: Probe) -> float:
+        """The face's RGB liveness score (0-1), judged once per face_token."""
+        if p.live is None:
+            if p.crops is None:
+                raise ApiError(222209, f"face_token {p.token} has no image to judge liveness on (an enrolled "
+                               "face, or detected before the liveness models were installed): send the image")
+            p.live = self.liveness.score(p.crops)
+            self.tokens.set_live(p.token, p.live)
+        return p.live
+
+    def _quality(self, p: Probe, quality: str) -> None:
         if quality == "NONE" or p.face is None:
             return
         lim = PRESETS[quality]
@@ -318,16 +362,25 @@ def jpeg(img: np.ndarray, quality: int = 80) -> bytes:
     return buf.tobytes()
 
 
-def admin_enrol(svc: FaceService, img: np.ndarray, user_id: str, group_id: str, user_info: str | None) -> dict:
+def admin_enrol(svc: FaceService, img: np.ndarray, user_id: str, group_id: str, user_info: str | None,
+                liveness: str = "NONE") -> dict:
     """The admin page's enrolment: the one enrolment policy (``[enrol]``, as `edge user add`),
-    with every reason a person can act on when the photo is refused."""
+    then, when asked, the API's RGB liveness at ``liveness``, with every reason a person can act
+    on when the photo is refused."""
+    svc.controls(liveness)                   # 216102 without the models, before the photo is read
     eng = svc.engine()
-    faces = eng.analyzer.detect(img, 1)
+    faces = eng.analyzer.detect_still(img, 1)
     if not faces:
         return {"ok": False, "reasons": [], "no_face": True}
     f = faces[0]
     found = enrol_policy.problems(f, svc.cfg.enrol)
     if found:
         return {"ok": False, "reasons": [p.to_dict() | {"text": p.text, "code": p.http_code} for p in found]}
-    token = svc.enrol(Probe(f, img, "", location(f)), user_id, group_id, user_info or None, replace=False)
+    probe = Probe(f, img, "", location(f), crops=svc.liveness.crops(img, f.box))
+    if liveness != "NONE":
+        score, thr = svc.live_score(probe), live_threshold(liveness)
+        if score < thr:
+            return {"ok": False, "reasons": [{"reason": "spoof", "value": score, "limit": thr, "code": 223120,
+                                              "text": f"liveness {score:.3f} < {thr} ({liveness})"}]}
+    token = svc.enrol(probe, user_id, group_id, user_info or None, replace=False)
     return {"ok": True, "face_token": token}

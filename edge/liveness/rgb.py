@@ -26,10 +26,19 @@ class RgbLiveness:
                                   "`edge models fetch minifasnet` (or `edge models import DIR` on a device "
                                   "without network)") from None
 
+    def crops(self, image: np.ndarray, box) -> list[np.ndarray]:
+        """Each model's input for the face ``box``: what ``score_crops`` needs, so a caller that
+        keeps no image (the HTTP API's face_tokens) can still judge the face later."""
+        return [m.crop(image, box) for m in self.models]
+
+    def score_crops(self, faces: list[list[np.ndarray]]) -> np.ndarray:
+        """P(real) of each face given as its ``crops``, one batched run per model."""
+        per_model = [m.scores([c[i] for c in faces]) for i, m in enumerate(self.models)]
+        return np.mean(per_model, axis=0)
+
     def score_many(self, items: list[tuple[np.ndarray, list[float]]]) -> np.ndarray:
         """P(real) of each (image, face box), one batched run per model."""
-        per_model = [m.scores([m.crop(img, box) for img, box in items]) for m in self.models]
-        return np.mean(per_model, axis=0)
+        return self.score_crops([self.crops(img, box) for img, box in items])
 
     def __call__(self, image: np.ndarray, face, paired=None) -> tuple[float, dict]:
         return float(self.score_many([(image, face.box)])[0]), {}

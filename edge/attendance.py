@@ -49,9 +49,10 @@ class Attendance:
                 return "check_in"
             if t - row[0] < self.cfg.min_checkout_gap:
                 return None
-            self.db.execute("UPDATE attendance SET check_out=?, check_out_score=? WHERE user_id=? AND window=?",
-                            (t, score, user_id, w))
-            return "check_out"
+            # only ever later: a clock set back into a past window must not pull its check-out back
+            moved = self.db.execute("UPDATE attendance SET check_out=?, check_out_score=? WHERE user_id=? AND "
+                                    "window=? AND (check_out IS NULL OR check_out < ?)", (t, score, user_id, w, t))
+            return "check_out" if moved.rowcount else None
 
     def rows(self, since: float | None = None) -> list[dict]:
         q = "SELECT user_id, window, check_in, check_out, check_in_score, check_out_score FROM attendance"

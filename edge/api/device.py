@@ -14,6 +14,9 @@ from .envelope import ApiError
 
 log = logging.getLogger("edge.serve")
 RESTART_AFTER = 5.0     # seconds before a failed or ended camera loop is started again
+# the same failure again (a missing camera, a config typo) is logged at most this often: every
+# 5 s it was 17,280 identical lines a day in the journal
+RELOG_AFTER = 60.0
 # a loop iteration comes round at least every 0.5 s (the frame wait); one that has not for this
 # long is stuck, and only a restart of the service frees it (edge run's LOOP_STALL_EXIT: 120 s)
 HANG_AFTER = 20.0
@@ -45,6 +48,7 @@ class Device:
         from ..runner import Runner, camera_source
         from ..sources import Source
 
+        said, said_at = None, -RELOG_AFTER
         while not self._stop.is_set():
             try:
                 eng = self.service.engine()
@@ -69,7 +73,9 @@ class Device:
             except Exception as e:  # the page must stay up and say why the camera is not running
                 log.exception("camera loop failed")
                 self.camera_error = f"{type(e).__name__}: {e}"
-            log.warning("camera loop: %s; starting it again in %.0f s", self.camera_error, RESTART_AFTER)
+            if self.camera_error != said or time.monotonic() - said_at >= RELOG_AFTER:
+                log.warning("camera loop: %s; starting it again every %.0f s", self.camera_error, RESTART_AFTER)
+                said, said_at = self.camera_error, time.monotonic()
             self._stop.wait(RESTART_AFTER)
 
     def healthy(self) -> bool:

@@ -638,6 +638,10 @@ class FaceLibrary:
         if groups:
             for g in groups:
                 check_id("group_id", g)
+        if user_id is not None:
+            # an empty id restricts to nobody, never to everybody (`--user "$ID"` with ID unset
+            # matched whoever was at the door)
+            check_id("user_id", user_id)
         with self._lock:
             gen = self.sync()
             key = allowed = None
@@ -650,7 +654,7 @@ class FaceLibrary:
                     allowed = self._allowed_cache[key]
                 if len(allowed) == self.index.ntotal:
                     key = allowed = None   # the groups hold every face: a plain search is faster
-            if user_id:
+            if user_id is not None:
                 allowed_u = np.array([r[0] for r in self.db.execute(
                     "SELECT face_id FROM faces WHERE user_id=? AND model=?", (user_id, self.model))], np.int64)
                 allowed = allowed_u if allowed is None else np.intersect1d(allowed, allowed_u)

@@ -153,8 +153,11 @@ def cmd_user(args):
     if args.action == "update":
         return eng.user_update(args.image, args.user, args.group, args.info)
     if args.action == "delete":
-        lib.user_delete(args.user, args.group or "@ALL")
-        return {"deleted": args.user, "group_id": args.group or "@ALL"}
+        # only a missing --group means every group: an empty one (a script's unset variable) is
+        # an illegal id, not a licence to delete the user everywhere
+        group = "@ALL" if args.group is None else args.group
+        lib.user_delete(args.user, group)
+        return {"deleted": args.user, "group_id": group}
     if args.action == "get":
         return lib.get_user(args.user, args.group)
     if args.action == "copy":

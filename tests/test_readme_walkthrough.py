@@ -50,3 +50,12 @@ def test_copy_to_a_group_nobody_created_says_how(edge, capsys):
     assert cli.main(["--json", "user", "copy", "--user", "alice", "--src-group", "staff", "--dst-group", "visitors"]) == 1
     err = json.loads(capsys.readouterr().out)
     assert err["errno"] == -1005 and err["error_code"] == 223111 and "edge group add visitors" in err["msg"]
+
+
+def test_delete_with_an_empty_group_deletes_nothing(edge, capsys):
+    # `edge user delete --user alice --group "$G"` with G unset deleted alice from every group
+    edge("user", "add", PUBLIC / "obama/obama_1.jpg", "--user", "alice", "--group", "staff")
+    assert cli.main(["--json", "user", "delete", "--user", "alice", "--group", ""]) == 1
+    err = json.loads(capsys.readouterr().out)
+    assert err["errno"] == -1002 and "group_id" in err["msg"]
+    assert edge("user", "get", "--user", "alice")["groups"] == ["staff"]

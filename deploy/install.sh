@@ -123,7 +123,7 @@ mkdir -p "$PREFIX/share" "$ETC" "$EDGE_HOME"
 rm -rf "$PREFIX/src.new"
 mkdir -p "$PREFIX/src.new"
 (cd "$SRC" && tar -cf - --exclude=.venv --exclude=.edge-home --exclude='*.egg-info' --exclude=__pycache__ \
-    --exclude=.git pyproject.toml README.md edge config deploy models) | tar -xf - -C "$PREFIX/src.new"
+    --exclude=.git pyproject.toml README.md edge edge_tools config deploy models) | tar -xf - -C "$PREFIX/src.new"
 rm -rf "$PREFIX/src" && mv "$PREFIX/src.new" "$PREFIX/src"
 cp -r "$PREFIX/src/config" "$PREFIX/src/README.md" "$PREFIX/share/"
 say "copied the code to $PREFIX/src"

@@ -6,6 +6,7 @@ release on PyPI (the only network a device install can count on), or any folder 
 from __future__ import annotations
 
 import shutil
+import sys
 import tarfile
 from pathlib import Path
 
@@ -73,7 +74,8 @@ def run(cfg: Config, source: str | None = None) -> dict:
                             "nearest": best.get("user_id")})
         except E.EdgeError as e:
             results.append({"photo": p.name, "recognised": None, "error": e.name})
-    for r in results:
-        print(f"  {r['photo']:<28} -> {r['recognised'] or 'unknown':<10} score {r.get('score')}", flush=True)
+    for r in results:       # for the person at the terminal; stdout holds only the JSON (`--json`)
+        print(f"  {r['photo']:<28} -> {r['recognised'] or 'unknown':<10} score {r.get('score')}", file=sys.stderr,
+              flush=True)
     eng.close()
     return {"photos": str(folder), "enrolled": enrolled, "results": results}

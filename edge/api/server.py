@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import socket
 import sys
 
@@ -36,6 +37,8 @@ def serve(cfg, host: str | None = None, port: int | None = None, camera: bool | 
                             ssl_certfile=sc.tls_cert or None, ssl_keyfile=sc.tls_key or None,
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
+    if sc.tls_cert:
+        check_tls(sc.tls_cert, sc.tls_key)
     # bound here, not by uvicorn: its bind failure is sys.exit(3) with no JSON error (a busy port,
     # an address this machine does not have)
     sock = listen(host, port)
@@ -54,6 +57,21 @@ def serve(cfg, host: str | None = None, port: int | None = None, camera: bool | 
     finally:
         sock.close()
     return {"stopped": True, "host": host, "port": port, "camera": camera}
+
+
+def check_tls(cert: str, key: str) -> None:
+    """The certificate and key load as a pair, or the documented error naming them (uvicorn's own
+    failure was "unexpected error (FileNotFoundError)" with no file name, or "SSLError: PEM lib")."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except FileNotFoundError:
+        missing = next((f for f in (cert, key) if not os.path.isfile(f)), cert)
+        raise E.EdgeError(E.FILE_NOT_EXIST, f"serve.tls_cert / serve.tls_key: {missing} does not exist") from None
+    except (ssl.SSLError, OSError, ValueError) as e:
+        raise E.EdgeError(E.PARARM_ERROR, f"serve.tls_cert {cert} and serve.tls_key {key} are not a PEM certificate "
+                          f"and its private key ({e}): check that they are not swapped and belong together") from None
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -45,3 +45,16 @@ def test_it_says_where_it_listens(tmp_path):
         p.wait(20)
     said = [ln for ln in lines if "listening on" in ln]
     assert said and f"http://127.0.0.1:{port}/" in said[0] and "/admin/" in said[0], lines
+
+
+def test_tls_files_that_do_not_load_are_named(tmp_path):
+    # uvicorn's own failures: "unexpected error (FileNotFoundError)" with no file named, or
+    # "SSLError: PEM lib" for a swapped or damaged pair
+    bad = tmp_path / "cert.pem"
+    bad.write_text("not a certificate\n")
+    for cert, key, code, said in ((tmp_path / "none.pem", bad, -1007, "none.pem"), (bad, bad, -1002, "PEM")):
+        cfg = tmp_path / "tls.toml"
+        cfg.write_text(f'[serve]\ntls_cert = "{cert}"\ntls_key = "{key}"\n')
+        p = _serve(tmp_path, "--config", str(cfg), "--port", str(free_port()))
+        err = json.loads(p.communicate(timeout=60)[0])
+        assert p.returncode == 1 and err["errno"] == code and said in err["msg"], err

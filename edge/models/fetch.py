@@ -106,6 +106,9 @@ def fetch(name: str, models_dir: Path, mirror: str | None = None, timeout: float
     return catalogue.install(name, files, Path(models_dir))
 
 
+MAX_MODEL_BYTES = 512 * 2**20     # the catalogue's largest file (SFace) is 37 MB
+
+
 def import_folder(folder: Path, models_dir: Path, names: list[str] | None = None) -> list[dict]:
     """Install every catalogue entry whose files are all in ``folder`` (searched recursively and
     recognised by their pinned sha256, whatever they are called), or exactly ``names``."""
@@ -118,8 +121,11 @@ def import_folder(folder: Path, models_dir: Path, names: list[str] | None = None
     by_name: dict[str, Path] = {}
     for p in sorted(folder.rglob("*")):
         if p.is_file() and not p.name.startswith("."):
-            by_hash.setdefault(sha256_file(p), p)
             by_name.setdefault(p.name, p)
+            # no published model is near this size: a USB stick's videos are not read through
+            # (they were hashed, silently, for minutes)
+            if p.stat().st_size <= MAX_MODEL_BYTES:
+                by_hash.setdefault(sha256_file(p), p)
     wanted = names or [n for n, e in catalogue.CATALOGUE.items() if all(s["sha256"] in by_hash for s in e["files"])]
     if not wanted:
         known = "; ".join(f"{n}: {', '.join(s['name'] for s in e['files'])}" for n, e in catalogue.CATALOGUE.items())

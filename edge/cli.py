@@ -23,6 +23,15 @@ def _cfg(args):
     return C.load(args.config, home=args.home, models_dir=getattr(args, "models_dir", None))
 
 
+def _library(args):
+    """The face library without the model pack, for commands that only list, copy, export or
+    delete: a missing or damaged model pack never stops a user from being deleted."""
+    from .library import FaceLibrary
+
+    cfg = _cfg(args)
+    return FaceLibrary(cfg.db_path, None, None, cfg.library.max_users, cfg.library.max_faces_per_user)
+
+
 def cmd_models_build(args):
     from .models.build import build
 
@@ -146,12 +155,11 @@ def cmd_identify(args):
 
 
 def cmd_user(args):
-    eng = _engine(args)
-    lib = eng.library
-    if args.action == "add":
-        return eng.user_add(args.image, args.user, args.group, args.info)
-    if args.action == "update":
-        return eng.user_update(args.image, args.user, args.group, args.info)
+    if args.action in ("add", "update"):
+        eng = _engine(args)
+        enrol = eng.user_add if args.action == "add" else eng.user_update
+        return enrol(args.image, args.user, args.group, args.info)
+    lib = _library(args)
     if args.action == "delete":
         # only a missing --group means every group: an empty one (a script's unset variable) is
         # an illegal id, not a licence to delete the user everywhere
@@ -174,7 +182,7 @@ def cmd_user(args):
 
 
 def cmd_group(args):
-    lib = _engine(args).library
+    lib = _library(args)
     if args.action == "add":
         lib.group_add(args.group)
         return {"group_id": args.group}
@@ -185,12 +193,12 @@ def cmd_group(args):
 
 
 def cmd_face_delete(args):
-    _engine(args).library.face_delete(args.user, args.group, args.face_token)
+    _library(args).face_delete(args.user, args.group, args.face_token)
     return {"deleted": args.face_token}
 
 
 def cmd_count(args):
-    lib = _engine(args).library
+    lib = _library(args)
     if args.group:
         lib.get_user_list(args.group, 0, 1)   # RECORD_UNEXIST for a group that does not exist
         c = lib.count(args.group)
@@ -208,7 +216,7 @@ def cmd_import(args):
 
 
 def cmd_export(args):
-    lib = _engine(args).library
+    lib = _library(args)
     if args.group:
         lib.get_user_list(args.group, 0, 1)   # RECORD_UNEXIST: a typo must not export an empty file
     items = lib.export_templates(args.group)

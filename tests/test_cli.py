@@ -74,3 +74,28 @@ def test_tampered_model_is_refused(cfg, tmp_path, edge):
     p = subprocess.run([sys.executable, "-m", "edge.cli", "--json", "compare", str(photos("obama")[0]),
                         str(photos("obama")[1])], env=env, capture_output=True, text=True)
     assert json.loads(p.stdout)["errno"] == -4
+
+
+def test_library_commands_work_without_the_model_pack(edge, cfg, tmp_path):
+    """Listing, exporting and deleting need no models: a missing or damaged model pack must never
+    stop a user's data from being deleted."""
+    edge("user", "add", str(photos("biden")[0]), "--user", "biden", "--group", "staff")
+    edge("user", "add", str(photos("obama")[0]), "--user", "obama", "--group", "staff")
+    env = dict(os.environ, EDGE_HOME=str(cfg.home), EDGE_MODELS_DIR=str(tmp_path / "no-models"))
+
+    def bare(*args, ok=True):
+        p = subprocess.run([sys.executable, "-m", "edge.cli", "--json", *args], env=env, capture_output=True,
+                           text=True, timeout=120)
+        assert (p.returncode == 0) == ok, (p.stdout, p.stderr)
+        return json.loads(p.stdout)
+
+    assert bare("identify", str(photos("biden")[1]), ok=False)["errno"] == -4      # recognition needs them
+    assert bare("count") == {"users": 2, "faces": 2, "indexed": 2}
+    assert bare("user", "list", "--group", "staff")["user_id_list"] == ["biden", "obama"]
+    assert len(bare("export")["faces"]) == 2
+    bare("user", "delete", "--user", "biden")
+    assert bare("user", "get", "--user", "biden", ok=False)["errno"] == -1005
+    assert bare("group", "list")["group_id_list"] == ["staff"]
+    # and the library is whole for the full engine afterwards
+    r = edge("identify", str(photos("obama")[1]))
+    assert r["user_list"][0]["user_id"] == "obama" and edge("count")["users"] == 1

@@ -83,10 +83,11 @@ def _guarded(fn):
 class FaceLibrary:
     full_hint = "raise library.max_users"   # FaceEngine names the licence when the limit is the licence's
 
-    def __init__(self, db_path: Path, model: str, dim: int, max_users: int = 30000,
+    def __init__(self, db_path: Path, model: str | None, dim: int | None, max_users: int = 30000,
                  max_faces_per_user: int = 20, device_root=None):
         """``device_root``: where the board's identifiers are read (tests pass a recorded tree;
-        default ``sealing.DEFAULT_ROOT``, i.e. "/")."""
+        default ``sealing.DEFAULT_ROOT``, i.e. "/"). ``model`` None: the template model most of
+        the stored faces carry (listing, exporting and deleting need no model pack)."""
         self.db_path = Path(db_path)
         self.store = Store(self.db_path, device_root)
         self.index_path = self.store.index_path
@@ -102,6 +103,8 @@ class FaceLibrary:
         self.db = None
         try:
             self.db, self.sealer = self.store.open()
+            if model is None:
+                self.model, self.dim = self._stored_model()
             self.index = self._open_index()
         except (sqlite3.Error, sealing.Damaged) as e:
             raise self._fail(e) from None
@@ -274,6 +277,16 @@ class FaceLibrary:
             return int(row[0]) if row else default
         except ValueError:
             raise sealing.Damaged(f"meta {key} = {row[0]!r} is not a number") from None
+
+    def _stored_model(self) -> tuple[str, int]:
+        """(model, template length) of most stored faces; for an empty library a placeholder that
+        nothing is compared with."""
+        row = self.db.execute("SELECT model, COUNT(*) FROM faces GROUP BY model ORDER BY 2 DESC LIMIT 1").fetchone()
+        if row is None:
+            return "", 1
+        fid, uid, t = self.db.execute("SELECT face_id, user_id, template FROM faces WHERE model=? LIMIT 1",
+                                      (row[0],)).fetchone()
+        return row[0], len(self.sealer.open(t, "template", fid, uid)) // 4
 
     def _templates(self, face_ids: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
         """(face ids, unit templates) of this model, decrypted; all faces when ``face_ids`` is None."""

@@ -160,15 +160,20 @@ if [ -n "$VENDOR_KEY" ]; then
     install -o root -g root -m 0644 "$VENDOR_KEY" "$VENDOR_KEY_DEST"
     say "installed the vendor key as $VENDOR_KEY_DEST: licensing is on"
 fi
-say "building the model pack in $EDGE_HOME/models (sha256-checked; skipped when up to date)"
-EDGE_HOME="$EDGE_HOME" "$PREFIX/venv/bin/edge" --json models build >/dev/null \
+chown -R "$EDGE_USER:$EDGE_USER" "$EDGE_HOME"
+chmod 0700 "$EDGE_HOME"
+# what writes into the service's own directory runs as the service user: a root process there
+# could be led through a symlink the service account planted to write anywhere
+as_service() { runuser -u "$EDGE_USER" -- env HOME="$EDGE_HOME" EDGE_HOME="$EDGE_HOME" "$@"; }
+say "building the model pack in $EDGE_HOME/models as $EDGE_USER (sha256-checked; skipped when up to date)"
+as_service "$PREFIX/venv/bin/edge" --json models build >/dev/null \
     || die "edge models build failed: run EDGE_HOME=$EDGE_HOME $PREFIX/venv/bin/edge models build to see why"
 precision=$("$PREFIX/venv/bin/python" -c 'import sys; from edge.config import load; print(load(sys.argv[1]).precision)' \
     "$ETC/edge.toml") || die "$ETC/edge.toml does not load: fix it (edge --config $ETC/edge.toml doctor says why)"
 if [ "$precision" = int8 ]; then
     # the calibration photos are the demo photos (face_recognition's, from PyPI) on a device
     say "the config runs int8 models: edge models quantize (calibrated on the demo photos)"
-    EDGE_HOME="$EDGE_HOME" "$PREFIX/venv/bin/edge" --json --config "$ETC/edge.toml" models quantize --quiet >/dev/null \
+    as_service "$PREFIX/venv/bin/edge" --json --config "$ETC/edge.toml" models quantize --quiet >/dev/null \
         || die "edge models quantize failed: run EDGE_HOME=$EDGE_HOME $PREFIX/venv/bin/edge --config $ETC/edge.toml models quantize"
 fi
 chown -R "$EDGE_USER:$EDGE_USER" "$EDGE_HOME"

@@ -116,8 +116,8 @@ def run(engine, src: str | Path, progress=None) -> ImportReport:
                 progress.step(name)
             ug = parse_name(name)
             if ug is None:
-                rep.bad_name.append({"file": name, "reason": "expected user-group.jpg/.png with "
-                                     "letters, digits and _ only"})
+                rep.bad_name.append({"file": name, "reason": "expected user-group.jpg/.png: 1-128 letters, "
+                                     "digits and _ on each side of one '-'"})
                 continue
             user, group = ug
             exists = lib.db.execute("SELECT 1 FROM members WHERE user_id=? AND group_id=?", (user, group)).fetchone()

@@ -218,8 +218,14 @@ def run(cfg: Config, args) -> dict:
         out["per_sample"] = [{k: v for k, v in r.items() if k != "single"} for r in rows]
     if getattr(args, "plot", None):
         out["plot"] = plot(rows, {lv: stages[lv].thresholds for lv in LIVENESS_LEVELS}, Path(args.plot))
-    out["note"] = ("real/public and real/lfw are news and press photos, not captures of a door camera; "
-                   "spoof/screen samples are synthetic screen replays (see manifest.json), not real screens or prints")
+    # what the set built by --make-set holds, said only where the set holds it
+    has = lambda prefix: any(r["sample"].startswith(prefix) for r in rows)
+    notes = (["real/public and real/lfw are news and press photos, not captures of a door camera"]
+             if has("real/public") or has("real/lfw") else []) + \
+            (["spoof/screen samples are synthetic screen replays (see manifest.json), not real screens or prints"]
+             if has("spoof/screen") else [])
+    if notes:
+        out["note"] = "; ".join(notes)
     return out
 
 

@@ -128,8 +128,8 @@ async def login(request: Request):
     user, password = str(f.get("username", "")), str(f.get("password", ""))
     try:
         ok = await st.secret_checks.run("admin|" + who, st.admin.check, user, password)
-    except Busy:
-        return page(request, "login.html", {"error": "login_blocked", "login_csrf": f.get("csrf"),
+    except Busy as e:
+        return page(request, "login.html", {"error": f"login_{e.reason}", "login_csrf": f.get("csrf"),
                                             "configured": True}, status=429)
     if not ok:
         st.token_throttle.failed("admin|" + who)

@@ -18,6 +18,7 @@ TEXT = {
     "password": ("Password", "密码"),
     "login_failed": ("Wrong user name or password.", "用户名或密码错误。"),
     "login_blocked": ("Too many failed attempts: wait a minute.", "失败次数过多，请一分钟后再试。"),
+    "login_busy": ("The device is busy checking other logins: try again in a moment.", "设备正忙于其他登录验证，请稍后再试。"),
     "no_admin": ("No admin account yet: run `edge admin set-password` on the device.",
                  "尚未设置管理员账号：请在设备上运行 `edge admin set-password`。"),
     "refused": ("Refused", "请求被拒绝"),

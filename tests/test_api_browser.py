@@ -70,14 +70,15 @@ def device(cfg, analyzer):
         yield srv
 
 
-def submit(d, el):
-    """Submit a form (its button clicked, or any field's form) and wait for the answer page: a
-    click returns before the browser has navigated."""
+def submit(d, button):
+    """Click a form's button and wait for the answer page: a click returns before the browser has
+    navigated. (WebElement.submit() runs a script that the navigation it starts can interrupt:
+    chromedriver then fails with "Node with given id does not belong to the document".)"""
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    el.click() if el.tag_name == "button" else el.submit()
-    WebDriverWait(d, 60).until(EC.staleness_of(el))
+    button.click()
+    WebDriverWait(d, 60).until(EC.staleness_of(button))
 
 
 def shot(d, out_dir, name):
@@ -173,9 +174,8 @@ def test_admin_page_in_headless_chromium(device, browser, out_dir, tmp_path):
     # a form without its CSRF token is refused and changes nothing
     d.get(url + "/admin/library")
     d.execute_script("document.querySelectorAll('input[name=csrf]').forEach(e => e.remove())")
-    add = d.find_element(By.CSS_SELECTOR, "form[action='/admin/groups/add'] input[name=group_id]")
-    add.send_keys("intruders")
-    submit(d, add)
+    find(By.CSS_SELECTOR, "form[action='/admin/groups/add'] input[name=group_id]").send_keys("intruders")
+    submit(d, find(By.CSS_SELECTOR, "form[action='/admin/groups/add'] button"))
     assert "security token" in find(By.ID, "refused").text
     shot(d, out_dir, "08-csrf-refused")
     d.get(url + "/admin/library")

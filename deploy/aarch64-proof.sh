@@ -3,7 +3,7 @@
 # qemu-aarch64-static through binfmt_misc, the project installed there exactly as
 # deploy/install.sh installs it on a board (aarch64 wheels from PyPI, the model pack built
 # inside), then `edge models build`, `make demo`'s recognition (decisions compared with this
-# host's) and the recognition and pipeline tests, under emulation. Not part of CI: hours, not
+# host's), the fast test tier and the recognition and pipeline tests, under emulation. Not part of CI: hours, not
 # minutes (emulation is 10-50x slower). Its output is quoted in the README ("aarch64").
 #
 #   sudo deploy/aarch64-proof.sh [WORKDIR]      (default /var/tmp/edge-aarch64; root is kept for reruns)
@@ -118,13 +118,23 @@ print(f"same decisions: {same}/{len(x)}; largest score difference {max(d) if d e
 EOF
 fi
 
+step "the fast test tier under emulation (tests/unit: no model pack, no photos)"
+# what the fast tier imports beyond the install's extras: pytest, httpx (FastAPI's TestClient), Pillow
+in_root /opt/edge/venv/bin/pip install -q pytest httpx Pillow
+time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -q \
+    -p no:cacheprovider tests/unit' || true
 if [ -d "$ROOT/src/shared/faces/public" ]; then
-    step "recognition and pipeline tests under emulation"
-    in_root /opt/edge/venv/bin/pip install -q pytest
-    # the lfw-dev test (2,541 photos) last: it is most of the emulated time
-    time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -q \
-        -p no:cacheprovider tests/test_recognition.py tests/test_pipeline.py -k "not lfw"' || true
-    time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -q \
+    # named results (-v): a run cut short still says which tests passed. The public-photo
+    # recognition tests first, then the camera-loop scenes, the lfw-dev test (2,541 photos) last:
+    # most of the emulated time
+    step "recognition tests on the public photos under emulation"
+    time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -v \
+        -p no:cacheprovider tests/test_recognition.py -k "not lfw"' || true
+    step "camera-loop scene tests under emulation"
+    time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -v \
+        -p no:cacheprovider tests/test_pipeline.py' || true
+    step "the lfw-dev recognition test under emulation"
+    time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -v \
         -p no:cacheprovider tests/test_recognition.py -k lfw' || true
 else
     echo "no $SHARED/faces: tests skipped"

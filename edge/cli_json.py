@@ -117,6 +117,15 @@ def run(argv: list[str], parse, execute, indent: int | None = 2, default=None) -
         return 130
     except BrokenPipeError:
         return _quiet_exit()
+    except SystemExit:
+        # --help and --version: argparse wrote its text into stdout's buffer and exits; a reader
+        # already gone makes the flush at exit fail ("Exception ignored ... BrokenPipeError",
+        # printed by some Python versions), so flush here, where it can be quieted
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_exit()
+        raise
     except Exception as e:  # the catch-all: a traceback is never the answer
         out, code = unexpected(e, verbose).to_dict(), 1
     try:

@@ -275,7 +275,8 @@ def pipeline(cfg: Config, images=None, threads: int = 1, users: int = 0, config_
             svc = None
             if users:
                 from .bench_board import service
-                svc = service(service_cfg, config_path, root, who, users, threads, _find(eng), _say)
+                svc = service(service_cfg, config_path, root, who, users, threads, _find(eng),
+                              lambda a, b: eng.compare(a, b)["score"], _say)
                 big = svc[f"users_{users}"]
                 _say(f"edge run with {users} users: first decision {big['first_decision_s']} s after start, "
                      f"peak rss {big['rss_mb_peak']} MB")

@@ -119,8 +119,9 @@ EOF
 fi
 
 step "the fast test tier under emulation (tests/unit: no model pack, no photos)"
-# what the fast tier imports beyond the install's extras: pytest, httpx (FastAPI's TestClient), Pillow
-in_root /opt/edge/venv/bin/pip install -q pytest httpx Pillow
+# what the fast tier imports beyond the install's extras: pytest, httpx (FastAPI's TestClient),
+# Pillow, matplotlib (the plots of edge eval)
+in_root /opt/edge/venv/bin/pip install -q pytest httpx Pillow matplotlib
 time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -q \
     -p no:cacheprovider tests/unit' || true
 if [ -d "$ROOT/src/shared/faces/public" ]; then

@@ -6,8 +6,9 @@ as such, each stored with a real face crop and thumbnail so the database has its
 a camera-paced replay in which an enrolled person is in view from the first frame. Measured:
 seconds from process start to READY=1 (models and library loaded, loop running) and to the
 first decision event (cold start: as root the page cache is dropped first, else it is warm
-from this bench's own enrolment, and the output says which), and resident memory (VmRSS sampled, VmHWM at the end). The named baseline is the same
-run with only the real people enrolled.
+from this bench's own enrolment, and the output says which), and resident memory (VmRSS
+sampled, VmHWM at the end). The named baseline is the same run with only the real people
+enrolled.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@
 # minutes (emulation is 10-50x slower). Its output is quoted in the README ("aarch64").
 #
 #   sudo deploy/aarch64-proof.sh [WORKDIR]      (default /var/tmp/edge-aarch64; root is kept for reruns)
-#   SKIP_INSTALL=1 reuses an earlier run's install; LFW=0 leaves out the lfw-dev test (most of the time)
+#   SKIP_INSTALL=1 reuses an earlier run's install; TESTS and LFW_PEOPLE choose the tests (below)
 #
 # Needs: root, debootstrap, qemu-user-static (Debian packages), the package mirror and PyPI, and
 # ../shared beside the checkout for the tests. Steps already done in WORKDIR are not repeated.
@@ -119,28 +119,59 @@ print(f"same decisions: {same}/{len(x)}; largest score difference {max(d) if d e
 EOF
 fi
 
-step "the fast test tier under emulation (tests/unit: no model pack, no photos)"
+# TESTS picks the parts: unit (the fast tier), public (recognition on the public photos), scenes
+# (the camera-loop tests), lfw (the lfw-dev test: 2,541 photos, about 4 hours here). With
+# LFW_PEOPLE=N, lfw is instead `edge eval` on the first N lfw-dev people, on arm64 and on this
+# host, compared: the same measurement on a part of the set, in minutes.
+TESTS=${TESTS:-unit public scenes lfw}
+want() { case " $TESTS " in *" $1 "*) return 0;; esac; return 1; }
 # what the fast tier imports beyond the install's extras: pytest, httpx (FastAPI's TestClient),
 # Pillow, matplotlib (the plots of edge eval)
 in_root /opt/edge/venv/bin/pip install -q pytest httpx Pillow matplotlib
-time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -q \
-    -p no:cacheprovider tests/unit' || true
+if want unit; then
+    step "the fast test tier under emulation (tests/unit: no model pack, no photos)"
+    time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -q \
+        -p no:cacheprovider tests/unit' || true
+fi
 if [ -d "$ROOT/src/shared/faces/public" ]; then
-    # named results (-v): a run cut short still says which tests passed. The public-photo
-    # recognition tests first, then the camera-loop scenes, the lfw-dev test (2,541 photos) last:
-    # most of the emulated time
-    step "recognition tests on the public photos under emulation"
-    time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -v \
-        -p no:cacheprovider tests/test_recognition.py -k "not lfw"' || true
-    step "camera-loop scene tests under emulation"
-    time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -v \
-        -p no:cacheprovider tests/test_pipeline.py' || true
-    if [ "${LFW:-1}" = 1 ]; then
+    # named results (-v): a run cut short still says which tests passed
+    if want public; then
+        step "recognition tests on the public photos under emulation"
+        time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -v \
+            -p no:cacheprovider tests/test_recognition.py -k "not lfw"' || true
+    fi
+    if want scenes; then
+        step "camera-loop scene tests under emulation"
+        time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -v \
+            -p no:cacheprovider tests/test_pipeline.py' || true
+    fi
+    if want lfw && [ -z "${LFW_PEOPLE:-}" ]; then
         step "the lfw-dev recognition test under emulation"
         time in_root sh -c 'cd /src/edge && EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/python -m pytest -v \
             -p no:cacheprovider tests/test_recognition.py -k lfw' || true
-    else
-        step "the lfw-dev recognition test skipped (LFW=0)"
+    elif want lfw; then
+        step "edge eval on the first $LFW_PEOPLE lfw-dev people: arm64 (emulated) and this host"
+        rm -rf "$ROOT/var/tmp/lfw-part"; mkdir -p "$ROOT/var/tmp/lfw-part"
+        ls "$SHARED/faces/lfw-dev" | sort | head -n "$LFW_PEOPLE" \
+            | while read -r p; do cp -r "$SHARED/faces/lfw-dev/$p" "$ROOT/var/tmp/lfw-part/"; done
+        echo "$(ls "$ROOT/var/tmp/lfw-part" | wc -l) people, $(find "$ROOT/var/tmp/lfw-part" -type f | wc -l) photos"
+        time in_root env EDGE_HOME=/var/lib/edge /opt/edge/venv/bin/edge --json eval /var/tmp/lfw-part --no-cache \
+            > "$WORK/aarch64-lfw-part.json" || true
+        if [ -x "$SRC/.venv/bin/edge" ]; then
+            EDGE_HOME="$WORK/host-home" EDGE_MODELS_DIR="${EDGE_MODELS_DIR:-$SRC/.edge-home/models}" \
+                "$SRC/.venv/bin/edge" --json eval "$ROOT/var/tmp/lfw-part" --no-cache > "$WORK/host-lfw-part.json"
+            python3 - "$WORK/aarch64-lfw-part.json" "$WORK/host-lfw-part.json" <<'EOF'
+import json, sys
+arm, x86 = (json.load(open(p)) for p in sys.argv[1:3])
+print(f"{'':<20} {'aarch64':>14} {'x86-64':>14}")
+for k in ("people", "probes", "no_face", "rank1", "impostor_pairs", "false_accepts", "far", "frr", "max_impostor_score"):
+    a, x = arm.get(k), x86.get(k)
+    a, x = (f"{v:.6g}" if isinstance(v, float) else str(v) for v in (a, x))
+    print(f"{k:<20} {a:>14} {x:>14}")
+same = json.dumps(arm.get("rank1_errors"), sort_keys=True) == json.dumps(x86.get("rank1_errors"), sort_keys=True)
+print(f"same rank-1 errors: {'yes' if same else 'NO'} ({len(arm.get('rank1_errors') or [])} on aarch64)")
+EOF
+        fi
     fi
 else
     echo "no $SHARED/faces: tests skipped"

@@ -46,27 +46,27 @@ def test_sound_crops_check_in_the_background_and_leave_the_library_working(tmp_p
     lib.close()
 
 
-def test_damaged_crops_found_after_start_set_the_library_aside(tmp_path):
+@pytest.fixture
+def damaged_crops(tmp_path):
     db = tmp_path / "db" / "face.db"
     _library(db)
     _flip_page_header(db, "face_images")
     lib = FaceLibrary(db, MODEL, DIM)
-    q = np.eye(DIM, dtype=np.float32)[0]
+    yield lib
+    lib.close()
+
+
+def test_damaged_crops_found_after_start_set_the_library_aside(damaged_crops):
+    lib = damaged_crops
     t = lib.check_structure()              # the core tables are sound: start goes on at once
     t.join(30)
     with pytest.raises(E.EdgeError) as e:
-        lib.search(q, ["g"])
+        lib.search(np.eye(DIM, dtype=np.float32)[0], ["g"])
     assert e.value.code == E.DB_OP_FAILED and "face_images" in e.value.message
     assert lib.store.damaged_copies()      # kept as found, for `edge library check`
-    lib.close()
 
 
-def test_edge_library_check_still_checks_everything_at_once(tmp_path):
-    db = tmp_path / "db" / "face.db"
-    _library(db)
-    _flip_page_header(db, "face_images")
-    lib = FaceLibrary(db, MODEL, DIM)
+def test_edge_library_check_still_checks_everything_at_once(damaged_crops):
     with pytest.raises(E.EdgeError) as e:
-        lib.check_structure(full=True)
+        damaged_crops.check_structure(full=True)
     assert e.value.code == E.DB_OP_FAILED
-    lib.close()

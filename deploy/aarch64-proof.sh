@@ -168,8 +168,11 @@ for k in ("people", "probes", "no_face", "rank1", "impostor_pairs", "false_accep
     a, x = arm.get(k), x86.get(k)
     a, x = (f"{v:.6g}" if isinstance(v, float) else str(v) for v in (a, x))
     print(f"{k:<20} {a:>14} {x:>14}")
-same = json.dumps(arm.get("rank1_errors"), sort_keys=True) == json.dumps(x86.get("rank1_errors"), sort_keys=True)
-print(f"same rank-1 errors: {'yes' if same else 'NO'} ({len(arm.get('rank1_errors') or [])} on aarch64)")
+# the same photo is at /var/tmp/lfw-part inside the root and under WORKDIR outside it
+errors = [sorted(("/".join(photo.split("/")[-2:]), who) for photo, who in r.get("rank1_errors") or [])
+          for r in (arm, x86)]
+print(f"same rank-1 errors: {'yes' if errors[0] == errors[1] else 'NO'} ({len(errors[0])} on aarch64, "
+      f"{len(errors[1])} on x86-64)")
 EOF
         fi
     fi

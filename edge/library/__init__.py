@@ -428,8 +428,12 @@ class FaceLibrary:
             if not problems:
                 log.warning("the face crops were not checked (%s): `edge library check` does it", e)
         if problems:
-            err = self._set_aside("PRAGMA quick_check(face_images): " + "; ".join(problems[:5]))
-            log.error("%s", err.message)
+            why = "PRAGMA quick_check(face_images): " + "; ".join(problems[:5])
+            try:
+                log.error("%s", self._set_aside(why).message)
+            except (OSError, ValueError, sqlite3.Error) as e:   # the library was closed meanwhile
+                log.error("the face crops are damaged (%s) and the library could not be set aside (%s): run "
+                          "`edge library check`", why, e)
 
     def close(self):
         with self._lock:

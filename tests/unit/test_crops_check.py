@@ -70,3 +70,16 @@ def test_edge_library_check_still_checks_everything_at_once(damaged_crops):
     with pytest.raises(E.EdgeError) as e:
         damaged_crops.check_structure(full=True)
     assert e.value.code == E.DB_OP_FAILED
+
+
+def test_damage_found_after_the_library_closed_is_logged_not_raised(tmp_path, caplog):
+    """The service stopped while its crops check ran: the damage is still set aside and said in
+    the log, with no traceback from a thread."""
+    db = tmp_path / "db" / "face.db"
+    _library(db)
+    _flip_page_header(db, "face_images")
+    lib = FaceLibrary(db, MODEL, DIM)
+    lib.close()
+    lib._check_crops()                     # what the thread runs, after the close
+    assert "quick_check(face_images)" in caplog.text and "Traceback" not in caplog.text
+    assert list(db.parent.glob("face.db.damaged-*"))    # kept as found; the next open says so

@@ -17,7 +17,7 @@ from edge import errors as E
 from edge import image as I
 from edge import template_file as T
 from edge.exif import orientation
-from edge.library import FaceLibrary, check_id
+from edge.library import check_id
 
 # the stored image S whose EXIF-transposed view is the upright one, for each orientation
 TO_STORED = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
@@ -187,13 +187,6 @@ def test_unreadable_template_files_are_json_errors(tmp_path, content):
     p.write_bytes(content)
     err(lambda: T.read(p), E.PARARM_ERROR)
     err(lambda: T.read(tmp_path / "missing.json"), E.FILE_NOT_EXIST)
-
-
-@pytest.fixture
-def lib(tmp_path):
-    lb = FaceLibrary(tmp_path / "db" / "face.db", MODEL, DIM)
-    yield lb
-    lb.close()
 
 
 def test_template_import_is_all_or_none_with_every_group_and_idempotent(lib):

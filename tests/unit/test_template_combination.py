@@ -3,7 +3,7 @@ measured with `edge eval multiphoto`); a user with one face as before."""
 import numpy as np
 import pytest
 
-from edge.library import FaceLibrary, FaceRecord
+from edge.library import FaceRecord
 
 MODEL, DIM = "m@1", 8
 
@@ -11,13 +11,6 @@ MODEL, DIM = "m@1", 8
 def unit(v):
     v = np.asarray(v, np.float32)
     return v / np.linalg.norm(v)
-
-
-@pytest.fixture
-def lib(tmp_path):
-    lb = FaceLibrary(tmp_path / "db" / "face.db", MODEL, DIM)
-    yield lb
-    lb.close()
 
 
 def test_two_faces_around_the_query_beat_one_closer_face(lib):

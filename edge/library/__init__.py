@@ -27,8 +27,9 @@ import numpy as np
 
 from .. import errors as E
 from . import sealing
-from .index import FaceIndex, remove_stale_temps, write_file
-from .store import CORE_TABLES, Store, is_corruption, mac_ok, tx
+from ..files import write_atomic
+from .index import FaceIndex, remove_stale_temps
+from .store import CORE_TABLES, Store, is_corruption, mac_ok, set_meta, tx
 
 log = logging.getLogger("edge.library")
 
@@ -148,11 +149,11 @@ class FaceLibrary:
                     self._broken = self.store.set_aside(why)
             return self._broken
 
-    def _check_core(self):
+    def _check_core(self, tables=CORE_TABLES):
         """Before this process first writes: the tables a write touches are sound, indexes
         included (about 0.2 s at 30,000 users; the large face_images table is checked on a thread
-        once the service runs, and by `edge library check`)."""
-        problems = self.store.check_structure(self.db, CORE_TABLES, integrity=True)
+        once the service runs, and by `edge library check`). ``tables=None``: every table."""
+        problems = self.store.check_structure(self.db, tables, integrity=True)
         if problems:
             raise self._set_aside("PRAGMA integrity_check: " + "; ".join(problems[:5]))
         self._checked = True
@@ -180,22 +181,18 @@ class FaceLibrary:
                     self._check_core()
                 pending = _Pending()
                 writer = self.store.writer_turn()
-                self.db.execute("BEGIN IMMEDIATE")
                 try:
-                    g0 = self.generation
-                    yield self.db, pending
-                    gen = g0 + 1
-                    self.db.execute("UPDATE meta SET value=? WHERE key='generation'", (str(gen),))
-                    log_rows = [(gen, int(f), -1) for f in pending.removed] + [(gen, int(f), 1) for f in pending.added_ids]
-                    self.db.executemany("INSERT OR REPLACE INTO changes VALUES (?, ?, ?)", log_rows)
-                    if gen % 64 == 0 and gen > LOG_KEEP:
-                        self.db.execute("DELETE FROM changes WHERE generation <= ?", (gen - LOG_KEEP,))
-                        self.db.execute("UPDATE meta SET value=? WHERE key='log_floor'", (str(gen - LOG_KEEP),))
-                    self.db.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):
-                        self.db.execute("ROLLBACK")
-                    raise
+                    with tx(self.db):
+                        g0 = self.generation
+                        yield self.db, pending
+                        gen = g0 + 1
+                        self.db.execute("UPDATE meta SET value=? WHERE key='generation'", (str(gen),))
+                        log_rows = [(gen, int(f), -1) for f in pending.removed] + \
+                            [(gen, int(f), 1) for f in pending.added_ids]
+                        self.db.executemany("INSERT OR REPLACE INTO changes VALUES (?, ?, ?)", log_rows)
+                        if gen % 64 == 0 and gen > LOG_KEEP:
+                            self.db.execute("DELETE FROM changes WHERE generation <= ?", (gen - LOG_KEEP,))
+                            self.db.execute("UPDATE meta SET value=? WHERE key='log_floor'", (str(gen - LOG_KEEP),))
                 finally:
                     writer.release()
             except (sqlite3.Error, sealing.Damaged) as e:
@@ -376,12 +373,10 @@ class FaceLibrary:
                         self.db.execute("SELECT value FROM meta WHERE key='index_model'").fetchone() == (self.model,):
                     return False            # someone saved a newer one
                 data = self.index.to_bytes(self.sealer, self.index_generation)
-                write_file(self.index_path, data)
+                write_atomic(self.index_path, data)
                 with tx(self.db):
-                    for k, v in (("index_generation", self.index_generation), ("index_sha256", sealing.digest(data)),
-                                 ("index_model", self.model), ("index_dim", self.dim)):
-                        self.db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
-                                        "SET value=excluded.value", (k, str(v)))
+                    set_meta(self.db, index_generation=str(self.index_generation), index_sha256=sealing.digest(data),
+                             index_model=self.model, index_dim=str(self.dim))
             except (OSError, sqlite3.Error) as e:
                 log.warning("index not saved (%s): the next open rebuilds it or catches up from the change log", e)
                 return False
@@ -401,13 +396,9 @@ class FaceLibrary:
             if self._broken is not None:
                 raise self._broken
             try:
-                tables = None if full else CORE_TABLES
-                problems = self.store.check_structure(self.db, tables, integrity=True)
+                self._check_core(None if full else CORE_TABLES)
             except sqlite3.Error as e:
                 raise self._fail(e) from None
-            if problems:
-                raise self._set_aside("PRAGMA integrity_check: " + "; ".join(problems[:5]))
-            self._checked = True
         if full:
             return None
         t = threading.Thread(target=self._check_crops, name="library-crops-check", daemon=True)

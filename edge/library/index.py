@@ -10,7 +10,6 @@ temporary file and changes nothing.
 from __future__ import annotations
 
 import logging
-import os
 import struct
 from pathlib import Path
 
@@ -93,21 +92,6 @@ class FaceIndex:
         out = cls(dim)
         out.add(ids, vecs)
         return out
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """Unique temporary name, fsync, rename; on any failure the temporary file is removed."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def remove_stale_temps(path: Path) -> None:

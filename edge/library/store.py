@@ -282,7 +282,7 @@ class Store:
                 for trig in mac_triggers(t):
                     db.execute(trig)
             lib_id = uuid.uuid4().hex
-            _set(db, library_id=lib_id, schema=SCHEMA_VERSION, state="ready", sealed="0", generation="0",
+            set_meta(db, library_id=lib_id, schema=SCHEMA_VERSION, state="ready", sealed="0", generation="0",
                  log_floor="0")
             db.execute("COMMIT")
         except BaseException:
@@ -307,14 +307,14 @@ class Store:
             if not lib_id:          # a plain library from before encryption: give it an id first
                 lib_id = uuid.uuid4().hex
                 with tx(db):
-                    _set(db, library_id=lib_id)
+                    set_meta(db, library_id=lib_id)
             sealer = sealing.create_key(self.key_path, lib_id, self.device_root)
         register(db, sealer)
         if state.get("sealed") != "1" and not self.readonly:
             with tx(db):
                 if _is_v1(db):
                     self._begin_migration(db)
-                _set(db, sealed="1")
+                set_meta(db, sealed="1")
         return sealer
 
     # ---- migration of a plain (pre-encryption) library ----------------------------------------------
@@ -325,7 +325,7 @@ class Store:
         db.execute(IMAGES.format(faces="faces_new"))
         db.execute(CHANGES)
         add_macs(db, ("groups", "users", "members"))
-        _set(db, state="migrating", schema=SCHEMA_VERSION, migration_seq=str(seq[0] if seq else 0))
+        set_meta(db, state="migrating", schema=SCHEMA_VERSION, migration_seq=str(seq[0] if seq else 0))
         # the old index file holds plain templates; it is only a cache
         for p in (self.index_path, self.db_path.with_suffix(".json")):
             p.unlink(missing_ok=True)
@@ -362,7 +362,7 @@ class Store:
             add_macs(db, ("faces",))
             db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name='faces'", (seq,))
             gen = int(_meta(db).get("generation", 0)) + 1
-            _set(db, state="ready", generation=str(gen), log_floor=str(gen))
+            set_meta(db, state="ready", generation=str(gen), log_floor=str(gen))
             db.execute("DELETE FROM meta WHERE key='migration_seq'")
         log.warning("face library sealed: %d faces encrypted", done)
         # old plain pages freed before this version (no secure_delete then) are dropped by VACUUM
@@ -451,7 +451,7 @@ def _meta(db) -> dict:
     return dict(db.execute("SELECT key, value FROM meta").fetchall())
 
 
-def _set(db, **kv):
+def set_meta(db, **kv):
     for k, v in kv.items():
         db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                    (k, v))

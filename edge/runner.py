@@ -105,11 +105,10 @@ class Runner:
     def __init__(self, cfg: Config, engine, source: S.Source, dispatcher: O.Dispatcher | None = None,
                  status_every: float = 1.0, on_status=None, on_frame=None, notifier: Notifier | None = None):
         self.cfg = cfg
-        self.expected_fpir = None
         if cfg.decision.mode != "verify":
             engine.library.check_structure()   # the service starts: the database, once
             check_groups(cfg, engine)
-            self.expected_fpir = warn_fpir(cfg, engine)
+            warn_fpir(cfg, engine)
         self.dispatcher = dispatcher if dispatcher is not None else O.build(cfg)
         self.pipeline = Pipeline(cfg, engine, emit=self.dispatcher.publish)
         cam = cfg.camera

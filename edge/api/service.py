@@ -244,10 +244,10 @@ class FaceService:
         if liveness != "NONE":
             self.liveness.require()
 
-    def check(self, p: Probe, quality: str = "NONE", liveness: str = "NONE", spoofing: str = "NONE") -> None:
-        """The request's quality_control / liveness_control / spoofing_control, as errors: the
-        seed's order, quality first, then liveness (223120 below the level's threshold)."""
-        self.controls(liveness, spoofing)
+    def check(self, p: Probe, quality: str = "NONE", liveness: str = "NONE") -> None:
+        """The request's quality_control / liveness_control, as errors: the seed's order, quality
+        first, then liveness (223120 below the level's threshold). Callers have run ``controls``
+        on the same values before decoding the image (216102 without the models)."""
         self._quality(p, quality)
         if liveness != "NONE":
             score, thr = self.live_score(p), live_threshold(liveness)
@@ -376,7 +376,7 @@ def admin_enrol(svc: FaceService, img: np.ndarray, user_id: str, group_id: str, 
     found = enrol_policy.problems(f, svc.cfg.enrol)
     if found:
         return {"ok": False, "reasons": [p.to_dict() | {"text": p.text, "code": p.http_code} for p in found]}
-    probe = Probe(f, img, "", location(f), crops=svc.liveness.crops(img, f.box))
+    probe = Probe(f, img, "", location(f), crops=svc.liveness.crops(img, f.box) if liveness != "NONE" else None)
     if liveness != "NONE":
         score, thr = svc.live_score(probe), live_threshold(liveness)
         if score < thr:

@@ -88,7 +88,7 @@ def match(body: list[S.MatchItem], svc: FaceService = Depends(service)):
     probes: list[Probe] = []
     for item in body:
         p = svc.probes(item.image, item.image_type, 1, item.face_sort_type)[0]
-        svc.check(p, item.quality_control, item.liveness_control, item.spoofing_control)
+        svc.check(p, item.quality_control, item.liveness_control)
         probes.append(p)
     score = svc.score(svc.unit(probes[0]), svc.unit(probes[1]))
     return ok({"score": score, "face_list": [{"face_token": p.token} for p in probes]})
@@ -99,7 +99,7 @@ def search(body: S.SearchIn, svc: FaceService = Depends(service)):
     groups = _groups(body.group_id_list)
     svc.controls(body.liveness_control, body.spoofing_control)
     p = svc.probes(body.image, body.image_type, 1, body.face_sort_type)[0]
-    svc.check(p, body.quality_control, body.liveness_control, body.spoofing_control)
+    svc.check(p, body.quality_control, body.liveness_control)
     users = svc.users(svc.unit(p), groups, body.max_user_num, body.match_threshold, body.user_id)
     if not users:
         raise ApiError(222207, f"nobody in {groups} scores {body.match_threshold} or more")
@@ -151,7 +151,7 @@ def faceverify(body: list[S.FaceverifyItem], svc: FaceService = Depends(service)
 def _enrol(body, svc: FaceService, replace: bool, must_exist: bool):
     svc.controls(body.liveness_control, body.spoofing_control)
     p = svc.probes(body.image, body.image_type, 1, body.face_sort_type)[0]
-    svc.check(p, body.quality_control, body.liveness_control, body.spoofing_control)
+    svc.check(p, body.quality_control, body.liveness_control)
     token = svc.enrol(p, body.user_id, body.group_id, body.user_info, replace, must_exist)
     return ok({"face_token": token, "location": p.location or None})
 

@@ -195,10 +195,8 @@ def recipe_card(model_id: str, file: str, sha256: str, old: dict | None = None) 
         "licence": licence, "converter": r["convert"],
         **{k: copy.deepcopy(r[k]) for k in ("input", "outputs", "anchors", "metric", "description") if k in r},
     }
-    site = {v: c for v, c in ((old or {}).get("metric", {}).get("calibration") or {}).items()
-            if isinstance(c, dict) and c.get("by") == "site"}
-    if site and "metric" in card:
-        card["metric"].setdefault("calibration", {}).update(site)
+    if "metric" in card:
+        cards.keep_site_calibration(card["metric"], old)
     return card
 
 

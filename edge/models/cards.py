@@ -108,6 +108,15 @@ def session(card: dict, runtime=None):
         raise E.EdgeError(E.NN_CREATE_FAILED, f"onnxruntime could not load {f}: {e}") from None
 
 
+def keep_site_calibration(metric: dict, old: dict | None) -> None:
+    """Carry into ``metric`` the calibrations in the card ``old`` that the site measured itself
+    (`edge models calibrate`, ``by: "site"``): its own data outranks a recipe's or a float card's."""
+    site = {v: c for v, c in (((old or {}).get("metric") or {}).get("calibration") or {}).items()
+            if isinstance(c, dict) and c.get("by") == "site"}
+    if site:
+        metric.setdefault("calibration", {}).update(site)
+
+
 def write_card(models_dir: Path, card: dict) -> Path:
     path = card_path(models_dir, card["id"])
     write_atomic(path, (json.dumps({k: v for k, v in card.items() if not k.startswith("_")}, indent=2) + "\n")

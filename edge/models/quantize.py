@@ -197,12 +197,9 @@ def _follow_metric(md: Path, mid: str) -> None:
     if "metric" not in f:
         return
     metric = copy.deepcopy(f["metric"])
-    own = {v: c for v, c in ((q.get("metric") or {}).get("calibration") or {}).items()
-           if isinstance(c, dict) and c.get("by") == "site"}
-    if own:
-        metric.setdefault("calibration", {}).update(own)
+    cards.keep_site_calibration(metric, q)
     if q.get("metric") != metric:
-        cards.write_card(md, {k: v for k, v in q.items() if not k.startswith("_")} | {"metric": metric})
+        cards.write_card(md, q | {"metric": metric})
 
 
 def _up_to_date(md: Path, mid: str) -> bool:

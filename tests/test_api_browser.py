@@ -71,14 +71,24 @@ def device(cfg, analyzer):
 
 
 def submit(d, button):
-    """Click a form's button and wait for the answer page: a click returns before the browser has
-    navigated. (WebElement.submit() runs a script that the navigation it starts can interrupt:
-    chromedriver then fails with "Node with given id does not belong to the document".)"""
-    from selenium.webdriver.support import expected_conditions as EC
+    """Click a form's button and wait until the page it was on is gone: a click returns before
+    the browser has navigated. Asking the old button anything then fails; mid-navigation
+    chromedriver fails with "Node with given id does not belong to the document" rather than the
+    stale-element error Selenium's staleness_of expects, so any driver error counts as gone.
+    (WebElement.submit() is not used: its script can be cut off by the navigation it starts.)"""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    def gone(_):
+        try:
+            button.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
     button.click()
-    WebDriverWait(d, 60).until(EC.staleness_of(button))
+    WebDriverWait(d, 60).until(gone)
+    WebDriverWait(d, 60).until(lambda drv: drv.execute_script("return document.readyState") == "complete")
 
 
 def shot(d, out_dir, name):
